@@ -1,0 +1,1 @@
+"""The compact GDPO trainer (needs `rewardkit[train]`)."""

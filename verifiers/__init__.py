@@ -1,0 +1,1 @@
+"""Built-in verifiers (imported lazily by name through `rewardkit.registry.BUILTINS`)."""
