@@ -21,6 +21,7 @@ class Limits:
     pids: int = 64
     output_bytes: int = 1 << 20
     file_size_mb: int = 16
+    open_files: int = 256
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Sandbox(ABC):
         """One line: what this backend isolates and what it does not stop."""
         return ""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release containers, pools, temp dirs."""
 
     def __enter__(self) -> Sandbox:
