@@ -1,0 +1,130 @@
+"""`rewardkit check`: score sample completions with a spec and show GRPO vs GDPO side by side.
+
+The report is plain data (so `--json` and the terminal table show the same thing); rendering
+lives in the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rewardkit.advantages import Method, compute_advantages
+from rewardkit.scoring import ScoreTable
+from rewardkit.spec import Spec
+
+METHODS: tuple[Method, ...] = ("grpo", "gdpo")
+
+
+@dataclass
+class SampleRow:
+    line: int
+    group: str
+    sample: dict[str, Any]
+
+
+@dataclass
+class BadLine:
+    line: int
+    error: str
+
+
+@dataclass
+class CheckReport:
+    spec: Spec
+    rows: list[SampleRow]
+    bad_lines: list[BadLine]
+    table: ScoreTable
+    advantages: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def distinct(self, method: str) -> int:
+        values = self.advantages[method]
+        return len({round(float(v), 6) for v in values if not math.isnan(v)})
+
+    def to_json(self) -> dict[str, Any]:
+        records = self.table.to_records()
+        return {
+            "spec": self.spec.config.name,
+            "rewards": self.table.reward_names,
+            "weights": self.spec.weights,
+            "advantage_method": self.spec.config.advantage.method,
+            "samples": [
+                {"line": row.line, "group": row.group, "scores": records[i],
+                 "advantages": {m: _json_float(self.advantages[m][i]) for m in METHODS}}
+                for i, row in enumerate(self.rows)
+            ],
+            "summary": {
+                "rewards": [
+                    {"name": s.name, "mean": _json_float(s.mean), "pass_rate": _json_float(s.pass_rate),
+                     "errors": s.errors, "gated": s.gated, "count": s.count}
+                    for s in self.table.summary()
+                ],
+                "distinct_advantages": {m: self.distinct(m) for m in METHODS},
+                "bad_lines": len(self.bad_lines),
+            },
+            "bad_lines": [{"line": b.line, "error": b.error} for b in self.bad_lines],
+        }
+
+
+def _json_float(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 6)
+
+
+def read_samples(lines: Iterable[str], group_by: str) -> tuple[list[SampleRow], list[BadLine]]:
+    """Parse JSONL; a malformed line is reported with its number and the rest are still read."""
+    rows: list[SampleRow] = []
+    bad: list[BadLine] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            sample = json.loads(line)
+        except json.JSONDecodeError as exc:
+            bad.append(BadLine(number, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        if not isinstance(sample, dict):
+            bad.append(BadLine(number, f"expected a JSON object, got {type(sample).__name__}"))
+            continue
+        if "completion" not in sample:
+            bad.append(BadLine(number, f"no 'completion' field (fields: {', '.join(sorted(sample))})"))
+            continue
+        group = sample.get(group_by)
+        group_key = json.dumps(group, sort_keys=True) if not isinstance(group, str) else group
+        rows.append(SampleRow(number, group_key if group is not None else f"line {number}", sample))
+    return rows, bad
+
+
+def group_advantages(values: np.ndarray, groups: list[str], weights: list[float], method: Method,
+                     eps: float, batch_norm: bool) -> np.ndarray:
+    """Advantages for groups of any size: each group on its own, then (GDPO) one batch
+    normalization over all samples, as `compute_advantages` does for equal-sized groups."""
+    out = np.full(len(groups), np.nan)
+    index: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        index.setdefault(group, []).append(i)
+    for members in index.values():
+        rewards = values[members][None, :, :]
+        out[members] = np.asarray(compute_advantages(rewards, weights, method=method, eps=eps,
+                                                     batch_norm=False))[0]
+    if method == "gdpo" and batch_norm and len(out) > 1:
+        valid = ~np.isnan(out)
+        if valid.sum() > 1:
+            out[valid] = (out[valid] - out[valid].mean()) / (out[valid].std(ddof=1) + eps)
+    return out
+
+
+def run_check(spec: Spec, lines: Iterable[str], group_by: str = "prompt") -> CheckReport:
+    rows, bad = read_samples(lines, group_by)
+    table = spec.score([row.sample for row in rows])
+    adv = spec.config.advantage
+    groups = [row.group for row in rows]
+    advantages: dict[str, np.ndarray] = {
+        method: group_advantages(table.values, groups, spec.weights, method, adv.eps, adv.batch_norm)
+        if rows else np.zeros(0)
+        for method in METHODS
+    }
+    return CheckReport(spec, rows, bad, table, advantages)

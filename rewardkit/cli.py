@@ -1,0 +1,217 @@
+"""The `rewardkit` command: validate, check, schema, verifiers, train.
+
+Exit codes: 0 ok, 1 invalid input (a spec or samples with problems), 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from rewardkit.errors import SpecError
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except SpecError as exc:
+        _err().print(str(exc), markup=False, highlight=False)
+        return EXIT_INVALID
+    except FileNotFoundError as exc:
+        _err().print(f"error: {exc}", markup=False, highlight=False)
+        return EXIT_INVALID
+
+
+def _err() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rewardkit", description="Multi-reward RL from one YAML spec.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check spec files; report every problem with its place")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("check", help="score sample completions and compare GRPO and GDPO advantages")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("samples", metavar="SAMPLES.jsonl")
+    p.add_argument("--json", action="store_true", help="print JSON (default when output is not a terminal)")
+    p.add_argument("--group-by", default="prompt", metavar="FIELD",
+                   help="samples with equal values of FIELD form a rollout group (default: prompt)")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of spec files (for editor completion)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=_schema)
+
+    p = sub.add_parser("verifiers", help="list the available verifiers and their arguments")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_verifiers)
+
+    p = sub.add_parser("train", help="train a policy from the spec's train: section (needs rewardkit[train])")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--resume", metavar="CHECKPOINT_DIR", help="continue from a checkpoint directory")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a train: field, e.g. --set steps=20 (repeatable)")
+    p.set_defaults(func=_train)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from rewardkit.spec import load_spec
+
+    status = EXIT_OK
+    for path in args.specs:
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            _err().print(str(exc), markup=False, highlight=False)
+            status = EXIT_INVALID
+            continue
+        print(f"{path}: ok ({len(spec.rewards)} rewards: {', '.join(spec.reward_names)}; "
+              f"advantage {spec.config.advantage.method})")
+        spec.close()
+    return status
+
+
+def _check(args: argparse.Namespace) -> int:
+    from rewardkit.check import run_check
+    from rewardkit.spec import load_spec
+
+    spec = load_spec(args.spec)
+    try:
+        with open(args.samples, encoding="utf-8", errors="replace") as handle:
+            report = run_check(spec, handle, group_by=args.group_by)
+    finally:
+        spec.close()
+    if args.json or not sys.stdout.isatty():
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _render_check(report, Console())
+    for bad in report.bad_lines:
+        _err().print(f"{args.samples}:{bad.line}: {bad.error}", markup=False, highlight=False)
+    return EXIT_INVALID if report.bad_lines else EXIT_OK
+
+
+def _fmt(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.3g}"
+
+
+def _render_check(report: Any, console: Console) -> None:
+    from rewardkit.check import METHODS
+
+    table = report.table
+    method = report.spec.config.advantage.method
+    scores = Table(title=f"{report.spec.config.name}: {len(report.rows)} samples", show_lines=False)
+    scores.add_column("line", justify="right")
+    scores.add_column("group")
+    for name, weight in zip(table.reward_names, report.spec.weights, strict=True):
+        scores.add_column(f"{name} (w={weight:g})")
+    for m in METHODS:
+        scores.add_column(f"{m.upper()} adv" + (" *" if m == method else ""), justify="right")
+    groups_seen: dict[str, int] = {}
+    for i, row in enumerate(report.rows):
+        group_label = groups_seen.setdefault(row.group, len(groups_seen) + 1)
+        cells = []
+        for cell in table.cells[i]:
+            mark = "[dim]gated[/dim] " if cell.gated else ("[red]error[/red] " if cell.error else "")
+            cells.append(f"{mark}[bold]{_fmt(cell.value)}[/bold] [dim]{_escape(cell.reason)}[/dim]")
+        advs = [_fmt(report.advantages[m][i]) for m in METHODS]
+        scores.add_row(str(row.line), f"g{group_label}", *cells, *advs,
+                       end_section=_last_of_group(report.rows, i))
+    console.print(scores)
+    summary = Table(title="summary (* = the spec's method)")
+    for col in ("reward", "mean", "pass rate", "errors", "gated"):
+        summary.add_column(col)
+    for s in table.summary():
+        summary.add_row(s.name, _fmt(s.mean), _fmt(s.pass_rate), str(s.errors), f"{s.gated}/{s.count}")
+    console.print(summary)
+    distinct = ", ".join(f"{m.upper()} {report.distinct(m)}" for m in METHODS)
+    console.print(f"distinct advantage values: {distinct}; groups: {len(groups_seen)}"
+                  + (f"; malformed lines: {len(report.bad_lines)}" if report.bad_lines else ""))
+
+
+def _last_of_group(rows: list[Any], i: int) -> bool:
+    return i + 1 == len(rows) or rows[i + 1].group != rows[i].group
+
+
+def _escape(text: str) -> str:
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return text.replace("[", "\\[")
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from rewardkit.schema import spec_json_schema
+
+    text = json.dumps(spec_json_schema(), indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _verifiers(args: argparse.Namespace) -> int:
+    from rewardkit.schema import verifier_docs
+
+    docs = verifier_docs()
+    if args.json or not sys.stdout.isatty():
+        print(json.dumps(docs, indent=2))
+        return EXIT_OK
+    console = Console()
+    for name, info in docs.items():
+        console.print(f"[bold]{name}[/bold]  [dim]{info['path']}[/dim]")
+        if info.get("error"):
+            console.print(f"  [red]unavailable:[/red] {info['error']}")
+            continue
+        console.print(f"  {info['doc']}")
+        for arg in info["args"]:
+            default = "" if arg["required"] else f" = {arg['default']!r}"
+            console.print(f"    [cyan]{arg['name']}[/cyan]: {arg['type']}{default}  [dim]{arg['description']}[/dim]")
+    return EXIT_OK
+
+
+def _train(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _err().print(f"--set expects KEY=VALUE, got {item!r}")
+            return EXIT_USAGE
+        overrides[key] = _parse_value(value)
+    try:
+        from rewardkit.trainers.gdpo import train
+    except ImportError as exc:
+        _err().print(f"training needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
+        return EXIT_INVALID
+    train(args.spec, resume=args.resume, overrides=overrides)
+    return EXIT_OK
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())
