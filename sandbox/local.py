@@ -191,7 +191,8 @@ def verdict(w: Watched, limits: Limits, note: str = "") -> RunResult:
         status, limit = "timeout", "wall"
     elif w.stopped_by == "output":
         status, limit = "output_limit", "output"
-    elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and w.cpu_s >= limits.cpu_s - 0.05):
+    elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and max(w.cpu_s, w.wall_s) >= limits.cpu_s - 0.05):
+        # the hard CPU limit (soft + 1 s) sends SIGKILL to a program that ignores SIGXCPU
         status, limit = "timeout", "cpu"
     elif code != 0 and _last_error_line(stderr).startswith("MemoryError"):
         status, limit = "memory", "memory"
