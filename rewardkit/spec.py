@@ -70,6 +70,7 @@ class Spec:
 def load_spec(path: str | FilePath) -> Spec:
     """Read and validate a spec file; raises SpecError listing every problem with its place."""
     file = str(path)
+    _importable_from(FilePath(path).resolve().parent)
     try:
         text = FilePath(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -105,6 +106,14 @@ def load_spec_text(text: str, file: str = "<spec>") -> Spec:
         rewards.append(Reward(cfg.name, cls(args), gates.get(cfg.name), cfg.weight, cfg.otherwise,
                               cfg.on_error, cfg.pass_at))
     return Spec(config, rewards, order, train, file)
+
+
+def _importable_from(folder: FilePath) -> None:
+    """Let `python` verifiers and `module:Class` paths name modules that sit next to the spec."""
+    import sys
+
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
 
 
 def _issue_order(issue: SpecIssue) -> tuple[int, int]:
