@@ -98,9 +98,9 @@ def completion_text(sample: Sample) -> str:
     return str(completion)
 
 
-def field_value(sample: Sample, name: str, reward: str = "") -> Any:
+def field_value(sample: Sample, name: str, verifier: str = "") -> Any:
     """Read a data field named in the spec, with an error that says which field and which reward."""
     if name not in sample:
-        where = f" (needed by reward {reward!r})" if reward else ""
+        where = f" (needed by verifier {verifier!r})" if verifier else ""
         raise KeyError(f"sample has no field {name!r}{where}; fields present: {sorted(sample)}")
     return sample[name]
