@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from rewardkit import registry
 from rewardkit.spec_models import SpecConfig
 
@@ -61,7 +63,8 @@ def verifier_docs() -> dict[str, dict[str, Any]]:
                 "name": field_name,
                 "type": _type_name(info.annotation),
                 "required": info.is_required(),
-                "default": None if info.is_required() else info.get_default(call_default_factory=True),
+                "default": None if info.is_required() else to_jsonable_python(
+                    info.get_default(call_default_factory=True), fallback=repr),
                 "description": info.description or "",
             })
         out[name] = {"path": path, "doc": doc.split("\n\n")[0].replace("\n", " "), "args": args}
