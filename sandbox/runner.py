@@ -1,0 +1,204 @@
+"""The small runner that lives inside each warm docker container (stdlib only, Python >= 3.8).
+
+It is the container's PID 1 and reads one JSON request per line on stdin, runs the program in a
+fresh session under rlimits, and writes one JSON line back with raw facts (wait status, rusage,
+capped output); the host turns them into a verdict with the same code as the other backends.
+Being PID 1 matters: the kernel drops signals sent to a namespace's init from inside unless it
+installed a handler, so a program cannot kill its runner (os.kill(os.getppid(), SIGKILL) is a
+no-op), orphans (double-forked daemons) are reparented to it, and `kill(-1)` from here reaches
+every other process in the container. When stdin closes (the host went away) it exits, and the
+container, started with auto-remove, disappears.
+
+The host sends this file's source as `python3 -c`, so any image with a python3 works.
+"""
+
+import base64
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import sys
+import time
+
+WORK = "/work"
+SCRATCH = ("/work", "/tmp", "/dev/shm")
+
+
+def _wipe(path):
+    """Empty a scratch dir, including parts the program made read-only."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        p = os.path.join(path, name)
+        try:
+            if os.path.isdir(p) and not os.path.islink(p):
+                for root, dirs, _files in os.walk(p):
+                    for d in dirs:
+                        try:
+                            os.chmod(os.path.join(root, d), 0o700)
+                        except OSError:
+                            pass
+                os.chmod(p, 0o700)
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+        except OSError:
+            pass
+
+
+def _reap_all():
+    """SIGKILL everything but us, then collect every zombie (we are PID 1)."""
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _child(req, stdin_fd, out_w, err_w):
+    """In the forked child: new session, rlimits, exec. Never returns."""
+    try:
+        os.setsid()
+        os.dup2(stdin_fd, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        lim = req["limits"]
+        cpu = max(1, int(lim["cpu_s"] + 0.999))
+        mem = lim["memory_mb"] << 20
+        fsize = lim["file_size_mb"] << 20
+        for res, val in ((resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_AS, (mem, mem)),
+                         (resource.RLIMIT_FSIZE, (fsize, fsize)), (resource.RLIMIT_CORE, (0, 0)),
+                         (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
+                         (resource.RLIMIT_NPROC, (lim["pids"] + 1,) * 2)):  # +1: the runner's uid too
+            resource.setrlimit(res, val)
+        os.chdir(WORK)
+        argv = req["command"]
+        os.execvpe(argv[0], argv, req["env"])
+    except BaseException as exc:  # noqa: BLE001 - report and leave
+        os.write(2, f"[sandbox] cannot start program: {exc!r}\n".encode())
+    os._exit(127)
+
+
+def handle(req):
+    for d in SCRATCH:
+        _wipe(d)
+    for rel, text in req["files"].items():
+        path = os.path.normpath(os.path.join(WORK, rel))
+        if not path.startswith(WORK + "/"):
+            return {"error": f"program file {rel!r} would land outside the work dir"}
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    stdin_path = "/tmp/.stdin"
+    with open(stdin_path, "wb") as fh:
+        fh.write(req["stdin"].encode("utf-8"))
+    stdin_fd = os.open(stdin_path, os.O_RDONLY)
+    os.unlink(stdin_path)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(out_r)
+        os.close(err_r)
+        _child(req, stdin_fd, out_w, err_w)
+    for fd in (stdin_fd, out_w, err_w):
+        os.close(fd)
+    lim = req["limits"]
+    deadline = t0 + lim["wall_s"]
+    cap = lim["output_bytes"]
+    bufs = {out_r: bytearray(), err_r: bytearray()}
+    open_fds = [out_r, err_r]
+    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    total = 0
+    stopped_by = None
+    exited = False
+    reaped = None
+    while stopped_by is None:
+        if not exited and pidfd is None:
+            done, st, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                exited, reaped = True, (st, usage)
+                _kill_others()
+        if exited and not open_fds:
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if not exited:
+                stopped_by = "wall"
+            break
+        watch = list(open_fds) + ([pidfd] if pidfd is not None and not exited else [])
+        timeout = remaining if pidfd is not None else min(remaining, 0.005)
+        ready, _, _ = select.select(watch, [], [], timeout)
+        for fd in ready:
+            if fd == pidfd:
+                exited = True
+                _kill_others()  # the run ends with its main process: descendants go now
+                deadline = min(deadline, time.monotonic() + 1.0)
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                open_fds.remove(fd)
+                continue
+            room = cap - total
+            bufs[fd] += chunk[: max(0, room)]
+            total += len(chunk)
+            if total > cap:
+                stopped_by = "output"
+                break
+    if pidfd is not None:
+        os.close(pidfd)
+    if reaped is None:
+        _kill_others()  # includes the main process
+        _, wait_status, usage = os.wait4(pid, 0)
+    else:
+        wait_status, usage = reaped
+    _reap_all()
+    for fd in (out_r, err_r):
+        os.close(fd)
+    for d in SCRATCH:
+        _wipe(d)
+    return {
+        "wait_status": wait_status,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "wall_s": time.monotonic() - t0,
+        "stopped_by": stopped_by,
+        "stdout": base64.b64encode(bytes(bufs[out_r])).decode(),
+        "stderr": base64.b64encode(bytes(bufs[err_r])).decode(),
+    }
+
+
+def _kill_others():
+    """SIGKILL every process in the container but us (kill(-1) skips the caller)."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def main():
+    os.umask(0o077)
+    stdin = sys.stdin.buffer
+    out = sys.stdout.buffer
+    out.write(b'{"ready": true}\n')
+    out.flush()
+    for line in stdin:
+        try:
+            req = json.loads(line)
+            resp = handle(req)
+        except Exception as exc:  # noqa: BLE001 - a broken request must not kill the runner
+            resp = {"error": f"{type(exc).__name__}: {exc}"}
+        out.write(json.dumps(resp).encode() + b"\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
