@@ -1,0 +1,330 @@
+"""What `code_tests` and `bug_detector` share: reading a sample into a program and its tests,
+running every (sample, test) of a batch in the sandbox at once, and judging each run.
+
+Runs are keyed by (backend, program, what the sandbox sees of the test, limits) in
+`ctx.cache`, so when a spec uses both verifiers on the same program the second one reuses the
+first one's runs. The engine may call both at the same time (rewards of one gate level run in
+threads), so a key holds a Future: the first verifier to claim a key runs it, the other waits.
+A verifier runs all of its own claims before waiting on anyone else's, so two never deadlock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox, get_sandbox
+from rewardkit.verifiers.code_cases import TestCase, TestDataError, parse_tests
+from rewardkit.verifiers.code_extract import compile_problem, extract_program
+from rewardkit.verifiers.textutil import one_line, sample_text
+
+from rewardkit.verifier import Sample, ScoringContext, VerifierArgs, field_value
+
+HARNESS_SOURCE = Path(__file__).with_name("_code_harness.py").read_text(encoding="utf-8")
+CACHE_PREFIX = "rewardkit.code_run"
+
+
+class CodeRunArgs(VerifierArgs):
+    """Where the program and its tests come from, and the limits each test runs under."""
+
+    backend: Literal["auto", "docker", "bwrap", "process"] = "auto"
+    language: Literal["python"] = "python"
+    tests: str | list[str] = Field("tests", description="data field(s) holding the tests; several are concatenated")
+    test_format: Literal["auto", "stdio", "assert", "call"] = "auto"
+    entry_point: str = Field("entry_point", description="data field naming the function (check(f) / call-based)")
+    prefix: str | None = Field(None, description="data field put before the program, e.g. HumanEval's prompt")
+    test_setup: str | None = Field(None, description="data field with code run before each assert (MBPP)")
+    time_limit_s: float = Field(5.0, gt=0, le=600, description="wall and CPU limit per test")
+    total_time_limit_s: float = Field(60.0, gt=0, description="time budget per sample over all its tests")
+    memory_mb: int = Field(512, ge=16)
+    max_tests: int | None = Field(None, ge=1, description="use at most this many tests per sample")
+    max_program_chars: int = Field(100_000, ge=1)
+    stop_at_first_failure: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One sample, ready to run: the program and its cases, or why it cannot run."""
+
+    program: str = ""
+    cases: tuple[TestCase, ...] = ()
+    compile_error: str | None = None  # the program's fault: judged without running
+    data_error: str | None = None     # the row's fault: the sample cannot be judged
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One test's run, judged. `fault` is None (ran cleanly), "program" (a bug: raised, crashed,
+    timed out, was killed at a limit) or "test" (the test's own check failed: a wrong answer)."""
+
+    status: str            # the sandbox status, or "cached-error" / "not-run"
+    fault: str | None
+    detail: str            # why, for the reason line
+    stdout: str = ""
+    result: Any = None     # call-based: {"json": value} or {"repr": text}
+    wall_s: float = 0.0
+    error: str | None = None  # the sandbox failed: not the program's fault
+
+
+NOT_RUN = Outcome("not-run", None, "not run")
+
+
+def build_plan(sample: Sample, args: CodeRunArgs, reward: str = "") -> Plan:
+    """Read the program and the tests out of one sample. Never raises."""
+    try:
+        cases = _cases(sample, args, reward)
+    except (KeyError, TestDataError, TypeError, ValueError) as exc:
+        return Plan(data_error=one_line(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)))
+    if not cases:
+        return Plan(data_error=f"the sample has no tests in {args.tests!r}")
+    if args.max_tests is not None:
+        cases = cases[: args.max_tests]
+    text = sample_text(sample)
+    if not text.strip():
+        return Plan("", tuple(cases), compile_error="empty completion (not run)")
+    code = extract_program(text, args.language)
+    if not code.strip():
+        return Plan("", tuple(cases), compile_error="no program in the completion (not run)")
+    if args.prefix:
+        try:
+            prefix = field_value(sample, args.prefix, reward)
+        except KeyError as exc:
+            return Plan(data_error=one_line(str(exc.args[0])))
+        code = f"{prefix}{code}"
+    problem = compile_problem(code, args.max_program_chars)
+    return Plan(code, tuple(cases), compile_error=problem)
+
+
+def _cases(sample: Sample, args: CodeRunArgs, reward: str) -> list[TestCase]:
+    names = [args.tests] if isinstance(args.tests, str) else list(args.tests)
+    entry = sample.get(args.entry_point)
+    setup = sample.get(args.test_setup) if args.test_setup else ""
+    cases: list[TestCase] = []
+    for name in names:
+        raw = field_value(sample, name, reward)
+        cases += parse_tests(raw, args.test_format, str(entry or ""), str(setup or ""))
+    return cases
+
+
+def limits_for(args: CodeRunArgs, wall_s: float | None = None) -> Limits:
+    wall = args.time_limit_s if wall_s is None else wall_s
+    return Limits(wall_s=wall, cpu_s=wall, memory_mb=args.memory_mb)
+
+
+def _run_key(backend: str, program: str, case: TestCase, limits: Limits) -> tuple[str, str]:
+    blob = json.dumps([backend, program, list(case.run_key()), repr(limits)], default=repr)
+    return (CACHE_PREFIX, hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest())
+
+
+def _safe(text: str) -> str:
+    """Text the sandbox can write as UTF-8 (lone surrogates become '?')."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def to_program(program: str, case: TestCase, limits: Limits) -> tuple[Program, str]:
+    """The sandbox program for one test, and the nonce its harness report carries ('' for stdio)."""
+    files = {"solution.py": _safe(program)}
+    if case.kind == "stdio":
+        return Program(("python3", "solution.py"), files, _safe(case.stdin), limits), ""
+    nonce = "@rewardkit:" + secrets.token_hex(16) + ":"
+    if case.kind == "assert":
+        request: dict[str, Any] = {"mode": "assert", "code": case.code, "entry_point": case.entry_point}
+    else:
+        request = {"mode": "call", "name": case.entry_point, "args": case.args}
+    request["nonce"] = nonce
+    files["harness.py"] = HARNESS_SOURCE
+    stdin = json.dumps(request, default=repr)  # ASCII: escapes survive any encoding
+    return Program(("python3", "harness.py"), files, stdin, limits), nonce
+
+
+def judge(result: RunResult, nonce: str, limits: Limits) -> Outcome:
+    """Turn a sandbox result (and the harness report in it, if any) into an Outcome."""
+    wall = result.wall_s
+    status = result.status
+    if status == "sandbox_error":
+        return Outcome(status, None, "sandbox error", wall_s=wall, error=one_line(result.stderr or "sandbox error"))
+    if status == "timeout":
+        which = "CPU" if result.limit == "cpu" else "wall"
+        return Outcome(status, "program", f"{which} limit {limits.wall_s:g}s", wall_s=wall)
+    if status == "output_limit":
+        return Outcome(status, "program", f"over {limits.output_bytes:,} bytes", wall_s=wall)
+    if status == "memory":
+        return Outcome(status, "program", f"{limits.memory_mb} MB", wall_s=wall)
+    if status == "killed":
+        return Outcome(status, "program", _last_line(result.stderr) or "signal", wall_s=wall)
+    stdout = result.stdout
+    if not nonce:  # stdio: the exit status is the whole story
+        if status == "ok":
+            return Outcome(status, None, "ran", stdout=stdout, wall_s=wall)
+        return Outcome(status, "program", _crash_detail(result), stdout=stdout, wall_s=wall)
+    report, own_output = _report(stdout, nonce)
+    if report is None:
+        how = "it exited early, closed stdout or crashed the interpreter"
+        detail = _crash_detail(result) if status != "ok" else f"no test report ({how})"
+        return Outcome(status, "program", detail, stdout=own_output, wall_s=wall)
+    if report.get("ok"):
+        return Outcome(status, None, "passed", stdout=own_output, result=report.get("result"), wall_s=wall)
+    error = str(report.get("error") or "failed")
+    fault = "program" if report.get("fault") == "program" else "test"
+    if fault == "program" and error.startswith("MemoryError"):
+        return Outcome("memory", "program", f"{limits.memory_mb} MB, MemoryError", wall_s=wall)
+    line = str(report.get("line") or "")
+    detail = f"{error} in `{line}`" if fault == "test" and line else error
+    if report.get("stage") == "test-compile":
+        return Outcome(status, None, detail, wall_s=wall, error=f"the test does not compile: {error}")
+    return Outcome(status, fault, detail, stdout=own_output, wall_s=wall)
+
+
+def _report(stdout: str, nonce: str) -> tuple[dict[str, Any] | None, str]:
+    at = stdout.rfind(nonce)
+    if at < 0:
+        return None, stdout
+    line = stdout[at + len(nonce):].split("\n", 1)[0]
+    try:
+        report = json.loads(line)
+    except (ValueError, RecursionError):
+        return None, stdout
+    return (report if isinstance(report, dict) else None), stdout[: max(0, at - 1)]
+
+
+def _crash_detail(result: RunResult) -> str:
+    last = _last_line(result.stderr)
+    if last:
+        return last
+    return f"exit code {result.exit_code}"
+
+
+def _last_line(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip() and not ln.startswith(" ")]
+    lines = [ln for ln in lines if not ln.startswith("rewardkit harness:")]
+    return one_line(lines[-1], 200) if lines else ""
+
+
+LIMIT_WORDS = {"timeout": "timeout", "memory": "memory limit", "output_limit": "output limit",
+               "killed": "killed"}
+
+
+def failure_text(number: int, outcome: Outcome) -> str:
+    """'timeout on test 4 (wall limit 5s)' or 'test 2: IndexError: list index out of range'."""
+    if outcome.status in LIMIT_WORDS and outcome.fault == "program":
+        return f"{LIMIT_WORDS[outcome.status]} on test {number} ({outcome.detail})"
+    return f"test {number}: {outcome.detail}"
+
+
+class RunCache:
+    """Claim-run-share of test runs in `ctx.cache` (see the module docstring)."""
+
+    def __init__(self, ctx: ScoringContext, sandbox: Sandbox) -> None:
+        self.cache = ctx.cache
+        self.sandbox = sandbox
+        self.workers = ctx.workers
+        self.backend = getattr(sandbox, "name", "") or type(sandbox).__name__
+        self.runs = 0  # sandbox runs this object started (for tests and logs)
+
+    def run(self, jobs: Sequence[tuple[str, TestCase, Limits]]) -> list[Outcome]:
+        keys = [_run_key(self.backend, program, case, limits) for program, case, limits in jobs]
+        owned: dict[tuple[str, str], tuple[Future[Outcome], int]] = {}
+        futures: list[Future[Outcome]] = []
+        for i, key in enumerate(keys):
+            fresh: Future[Outcome] = Future()
+            got = self.cache.setdefault(key, fresh)  # atomic for a dict: one claimer per key
+            if got is fresh:
+                owned[key] = (fresh, i)
+            futures.append(got)
+        self._run_owned(jobs, owned)
+        return [f.result() for f in futures]
+
+    def _run_owned(self, jobs: Sequence[tuple[str, TestCase, Limits]],
+                   owned: dict[tuple[str, str], tuple[Future[Outcome], int]]) -> None:
+        if not owned:
+            return
+        order = list(owned.values())
+        try:
+            built = [to_program(jobs[i][0], jobs[i][1], jobs[i][2]) for _, i in order]
+            self.runs += len(built)
+            results = self.sandbox.run_batch([p for p, _ in built], workers=self.workers)
+            for (future, i), (_, nonce), result in zip(order, built, results, strict=True):
+                future.set_result(judge(result, nonce, jobs[i][2]))
+        except BaseException as exc:
+            for future, _ in order:
+                if not future.done():
+                    future.set_result(Outcome("sandbox_error", None, "sandbox error",
+                                              error=one_line(f"{type(exc).__name__}: {exc}")))
+            if not isinstance(exc, Exception):
+                raise
+
+
+def run_plans(plans: Sequence[Plan], runner: RunCache, args: CodeRunArgs,
+              stop: Callable[[TestCase, Outcome], bool] | None = None) -> list[list[Outcome]]:
+    """Outcomes of every case of every runnable plan (not-run cases get `NOT_RUN`-like entries).
+
+    All samples' tests go to the sandbox together. With `stop` set (stop at first failure), tests
+    go in rounds of 1, 2, 4, ... per sample so a failed sample stops early while the batch stays
+    concurrent. Each sample's time budget shrinks the next rounds' limits; tests beyond it count
+    as not run.
+    """
+    outcomes: list[list[Outcome]] = [[] for _ in plans]
+    live = [i for i, p in enumerate(plans) if p.compile_error is None and p.data_error is None]
+    spent = {i: 0.0 for i in live}
+    size = 1 if stop is not None else max((len(plans[i].cases) for i in live), default=0)
+    while live:
+        jobs: list[tuple[str, TestCase, Limits]] = []
+        owners: list[int] = []
+        for i in live:
+            done = len(outcomes[i])
+            remaining = args.total_time_limit_s - spent[i]
+            limits = limits_for(args, min(args.time_limit_s, remaining))
+            for case in plans[i].cases[done: done + size]:
+                jobs.append((plans[i].program, case, limits))
+                owners.append(i)
+        for i, outcome in zip(owners, runner.run(jobs), strict=True):
+            if spent[i] >= args.total_time_limit_s:
+                outcome = Outcome("not-run", "program", f"over the {args.total_time_limit_s:g}s total time limit")
+            spent[i] += outcome.wall_s
+            outcomes[i].append(outcome)
+        still = []
+        for i in live:
+            finished = len(outcomes[i]) >= len(plans[i].cases)
+            over = spent[i] >= args.total_time_limit_s
+            failed = stop is not None and any(
+                stop(c, o) for c, o in zip(plans[i].cases, outcomes[i], strict=False))
+            if over and not finished:
+                rest = len(plans[i].cases) - len(outcomes[i])
+                outcomes[i] += [Outcome("not-run", "program",
+                                        f"over the {args.total_time_limit_s:g}s total time limit")] * rest
+            elif not finished and not failed:
+                still.append(i)
+        live = still
+        size *= 2
+    return outcomes
+
+
+class SandboxUser:
+    """Mixin: use `ctx.sandbox` when the engine provides one, else open our own once (lazily,
+    thread-safe) and keep it until `close()`."""
+
+    args: Any
+
+    def _sandbox(self, ctx: ScoringContext) -> Sandbox:
+        if ctx.sandbox is not None:
+            return ctx.sandbox  # type: ignore[no-any-return]
+        lock = self.__dict__.setdefault("_sandbox_lock", threading.Lock())
+        with lock:
+            own = self.__dict__.get("_own_sandbox")
+            if own is None:
+                own = get_sandbox(self.args.backend)
+                self.__dict__["_own_sandbox"] = own
+            return own  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        own = self.__dict__.pop("_own_sandbox", None)
+        if own is not None:
+            own.close()

@@ -1,0 +1,108 @@
+"""`code_tests`: run the completion's program against the sample's tests, in the sandbox.
+
+Score: the share of tests passed (`scoring: fraction`) or 1/0 for all passed (`scoring: all`).
+A program that does not compile scores 0 without running; tests the sandbox could not run make
+the sample an error (not a 0), since the program was never judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+from rewardkit.verifiers.code_cases import TestCase, compare_stdout, show_value, values_equal
+from rewardkit.verifiers.code_runs import (
+    CodeRunArgs,
+    Outcome,
+    Plan,
+    RunCache,
+    SandboxUser,
+    build_plan,
+    failure_text,
+    run_plans,
+)
+from rewardkit.verifiers.textutil import one_line
+
+from rewardkit.verifier import Sample, Score, ScoringContext, Verifier
+
+
+class CodeTestsArgs(CodeRunArgs):
+    scoring: Literal["fraction", "all"] = Field("fraction", description="share of tests passed, or all-or-nothing")
+    float_tolerance: float | None = Field(
+        None, ge=0, description="numbers in outputs match within this absolute-or-relative tolerance")
+
+
+class CodeTests(SandboxUser, Verifier):
+    name = "code_tests"
+    Args = CodeTestsArgs
+    args: CodeTestsArgs
+
+    def required_fields(self) -> list[str]:
+        fields = [self.args.tests] if isinstance(self.args.tests, str) else list(self.args.tests)
+        return fields + [f for f in (self.args.prefix, self.args.test_setup) if f]
+
+    def score_batch(self, samples: Sequence[Sample], ctx: ScoringContext) -> list[Score]:
+        plans = [build_plan(s, self.args, self.name) for s in samples]
+        outcomes: list[list[Outcome]] = [[] for _ in plans]
+        if any(p.compile_error is None and p.data_error is None for p in plans):
+            try:
+                runner = RunCache(ctx, self._sandbox(ctx))
+                stop = self._failed if self.args.stop_at_first_failure else None
+                outcomes = run_plans(plans, runner, self.args, stop)
+            except Exception as exc:  # noqa: BLE001 - no sandbox: every sample is unjudged, none raises
+                error = f"sandbox unavailable: {one_line(f'{type(exc).__name__}: {exc}')}"
+                return [self._static(p) or Score.failed(error) for p in plans]
+        scores = []
+        for plan, outs in zip(plans, outcomes, strict=True):
+            try:
+                scores.append(self._static(plan) or self._judge(plan, outs))
+            except Exception as exc:  # noqa: BLE001 - one odd sample never sinks the batch
+                scores.append(Score.failed(f"{type(exc).__name__}: {one_line(str(exc))}"))
+        return scores
+
+    def _static(self, plan: Plan) -> Score | None:
+        if plan.data_error is not None:
+            return Score.failed(plan.data_error)
+        if plan.compile_error is not None:
+            return Score(0.0, plan.compile_error)
+        return None
+
+    def _failed(self, case: TestCase, outcome: Outcome) -> bool:
+        return self._mismatch(case, outcome) is not None
+
+    def _mismatch(self, case: TestCase, outcome: Outcome) -> str | None:
+        """None when the test passed, else why it did not."""
+        if outcome.fault is not None or outcome.error is not None:
+            return outcome.detail
+        if case.kind == "stdio":
+            return compare_stdout(outcome.stdout, str(case.expected), self.args.float_tolerance)
+        if case.kind == "call":
+            result = outcome.result if isinstance(outcome.result, dict) else {}
+            if "json" in result:
+                if values_equal(result["json"], case.expected, self.args.float_tolerance):
+                    return None
+                return f"expected {show_value(case.expected)}, got {show_value(result['json'])}"
+            return f"expected {show_value(case.expected)}, got {one_line(str(result.get('repr')), 40)}"
+        return None
+
+    def _judge(self, plan: Plan, outs: list[Outcome]) -> Score:
+        total = len(plan.cases)
+        passed = 0
+        first: str | None = None
+        for number, (case, outcome) in enumerate(zip(plan.cases, outs, strict=False), start=1):
+            if outcome.error is not None:
+                return Score.failed(f"test {number}: {outcome.error}")
+            why = self._mismatch(case, outcome)
+            if why is None:
+                passed += 1
+            elif first is None:
+                first = failure_text(number, outcome) if outcome.fault else f"test {number}: {why}"
+        reason = f"{passed}/{total} tests passed"
+        if first:
+            reason += f"; {first}"
+        if len(outs) < total:
+            reason += f"; stopped at the first failure ({total - len(outs)} not run)"
+        if self.args.scoring == "all":
+            return Score(1.0 if passed == total else 0.0, reason)
+        return Score(passed / total, reason)
