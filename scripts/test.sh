@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: set up .venv, install and start the sandbox backends (Docker engine, bubblewrap;
+# needs root: without it those backends' tests skip with the reason), then run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if [ -f .ci/sandbox_setup.sh ]; then
+  bash .ci/sandbox_setup.sh || echo "sandbox setup incomplete: tests of missing backends will skip with the reason"
+fi
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
