@@ -16,6 +16,7 @@ import numpy as np
 from rewardkit.advantages import Method, compute_advantages
 from rewardkit.scoring import ScoreTable
 from rewardkit.spec import Spec
+from rewardkit.verifier import ScoringContext
 
 METHODS: tuple[Method, ...] = ("grpo", "gdpo")
 
@@ -117,9 +118,10 @@ def group_advantages(values: np.ndarray, groups: list[str], weights: list[float]
     return out
 
 
-def run_check(spec: Spec, lines: Iterable[str], group_by: str = "prompt") -> CheckReport:
+def run_check(spec: Spec, lines: Iterable[str], group_by: str = "prompt",
+              ctx: ScoringContext | None = None) -> CheckReport:
     rows, bad = read_samples(lines, group_by)
-    table = spec.score([row.sample for row in rows])
+    table = spec.score([row.sample for row in rows], ctx)
     adv = spec.config.advantage
     groups = [row.group for row in rows]
     advantages: dict[str, np.ndarray] = {

@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON (default when output is not a terminal)")
     p.add_argument("--group-by", default="prompt", metavar="FIELD",
                    help="samples with equal values of FIELD form a rollout group (default: prompt)")
+    p.add_argument("--tokenizer", metavar="PATH",
+                   help="tokenizer.json (or a folder with one) for token lengths, e.g. the policy's")
     p.set_defaults(func=_check)
 
     p = sub.add_parser("schema", help="print the JSON Schema of spec files (for editor completion)")
@@ -93,11 +95,17 @@ def _validate(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from rewardkit.check import run_check
     from rewardkit.spec import load_spec
+    from rewardkit.verifier import ScoringContext
 
+    ctx = ScoringContext()
+    if args.tokenizer:
+        from rewardkit.verifiers.length_limit import load_tokenizer_file
+
+        ctx.tokenizer = load_tokenizer_file(args.tokenizer)
     spec = load_spec(args.spec)
     try:
         with open(args.samples, encoding="utf-8", errors="replace") as handle:
-            report = run_check(spec, handle, group_by=args.group_by)
+            report = run_check(spec, handle, group_by=args.group_by, ctx=ctx)
     finally:
         spec.close()
     if args.json or not sys.stdout.isatty():
