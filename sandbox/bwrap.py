@@ -92,6 +92,7 @@ class BwrapSandbox(Sandbox):
         self.binds = root_binds([*binds, *(ro_binds or [])])
         self.prlimit = shutil.which("prlimit")
         self.drop = uidpool.can_switch_uid()
+        uidpool.reap_stale()
         self.workers = workers
         self.extra_env = dict(env or {})
         self._closed = False
@@ -110,6 +111,7 @@ class BwrapSandbox(Sandbox):
     def argv(self, program: Program, file_fds: list[tuple[int, str]]) -> list[str]:
         lim = program.limits
         tmp_bytes = str(max(4, lim.file_size_mb * 4) << 20)
+        assert self.bwrap is not None
         args = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                 "--hostname", "sandbox", *self.binds, "--proc", "/proc", "--dev", "/dev",
                 "--size", tmp_bytes, "--tmpfs", "/dev/shm", "--size", tmp_bytes, "--tmpfs", "/tmp",
@@ -124,6 +126,8 @@ class BwrapSandbox(Sandbox):
                     made.add(d)
                     args += ["--dir", f"{WORKDIR}/{d}"]
             args += ["--file", str(fd), f"{WORKDIR}/{rel}"]
+        # the root and /dev are bwrap's own tmpfs: read-only, or a program could fill memory through them
+        args += ["--remount-ro", "/dev", "--remount-ro", "/"]
         args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--chdir", WORKDIR, "--"]
         args += resolve_command(program.command, self.python)
         if self.prlimit:

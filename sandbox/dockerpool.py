@@ -177,6 +177,7 @@ class DockerSandbox(Sandbox):
         self._closed = False
         self.client.images.get(self.image)  # fail early and clearly
         reap_stale_containers(self.client)
+        uidpool.reap_stale()
         atexit.register(self.close)
         with ThreadPoolExecutor(max_workers=min(8, self.pool_size)) as ex:
             for w in ex.map(lambda _: self._start_worker(), range(self.pool_size)):

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 from rewardkit.sandbox import uidpool
 from rewardkit.sandbox.base import Program, RunResult, Sandbox
@@ -63,9 +64,10 @@ def python_candidates(preferred: str | None) -> list[str]:
 def probe_python(cands: list[str], uid: int | None) -> str | None:
     """First interpreter that starts as the sandbox uid (e.g. a venv under /root does not)."""
     for c in cands:
+        ids: dict[str, Any] = {"user": uid, "group": uid, "extra_groups": []} if uid else {}
         try:
             r = subprocess.run([c, "-c", "pass"], cwd="/", env={"PATH": SAFE_PATH}, capture_output=True,
-                               timeout=20, **({"user": uid, "group": uid, "extra_groups": []} if uid else {}))
+                               timeout=20, **ids)
         except (OSError, subprocess.SubprocessError):
             continue
         if r.returncode == 0:
@@ -99,6 +101,8 @@ class ProcessSandbox(Sandbox):
             raise RuntimeError(f"process sandbox: no usable python among {python_candidates(python)}")
         self.python = found
         self.base = make_base_dir(self.name)
+        if self.drop:
+            uidpool.reap_stale()
         atexit.register(self.close)
 
     def default_workers(self) -> int:
@@ -140,7 +144,7 @@ class ProcessSandbox(Sandbox):
             token = secrets.token_hex(8)
             env = base_env(workdir, {**self.extra_env, MARKER: token})
             argv = resolve_command(program.command, self.python)
-            ids: dict[object, object] = {}
+            ids: dict[str, Any] = {}
             if slot is not None:
                 for root, dirs, files in os.walk(workdir):
                     for n in [root, *(os.path.join(root, d) for d in dirs), *(os.path.join(root, f) for f in files)]:

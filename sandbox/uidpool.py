@@ -62,6 +62,31 @@ def release(slot: UidSlot) -> None:
     os.close(slot.fd)
 
 
+def reap_stale() -> int:
+    """Sweep every slot left "busy" by a holder that died (its lock is free again); returns how many."""
+    if not can_switch_uid() or not os.path.isdir(LOCK_DIR):
+        return 0
+    reaped = 0
+    for name in os.listdir(LOCK_DIR):
+        if not name.isdigit():
+            continue
+        fd = os.open(os.path.join(LOCK_DIR, name), os.O_RDWR)
+        try:
+            if os.pread(fd, 1, 0) != b"1":
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live holder
+            sweep_uid(int(name))
+            remove_files_of_uid(int(name))
+            os.ftruncate(fd, 0)
+            reaped += 1
+        finally:
+            os.close(fd)  # also drops the lock
+    return reaped
+
+
 def pids_of_uid(uid: int, skip: frozenset[int] = frozenset()) -> list[int]:
     """Live (non-zombie) processes of `uid` (cheap: one stat per process, a read per match)."""
     found = []

@@ -1,0 +1,3 @@
+# Burn CPU forever. Must end at the CPU limit.
+while True:
+    pass
