@@ -61,6 +61,15 @@ class Judge:
         self.options = {"float_rounding": 6, "numeric_precision": 15, "strict": True, **(options or {})}
         self._gold: OrderedDict[str, list[Any]] = OrderedDict()
 
+    def warm_up(self) -> None:
+        """Pay sympy's first-use costs (lazy imports, caches) before taking tasks, so that they do
+        not eat into the first real pair's time limit."""
+        for gold, answer in (("\\boxed{\\frac{1}{2}}", "\\boxed{0.5}"), ("\\boxed{(0,1]}", "\\boxed{[0,1]}"),
+                             ("\\boxed{\\{1,2\\}}", "\\boxed{\\{2,1\\}}"), ("\\boxed{(x+1)^2}", "x^2+2x+1"),
+                             ("\\boxed{50\\%}", "\\boxed{\\sqrt{2}}")):
+            self.judge([gold], answer)
+        self._gold.clear()
+
     def _parse(self, text: str) -> list[Any]:
         return list(self._mv.parse(text, parsing_timeout=None))
 
@@ -87,7 +96,19 @@ class Judge:
         if not pred:
             return {"ok": False, "g": shown_gold, "p": "", "e": None}
         ok = self._mv.verify(gold_parsed, pred, timeout_seconds=None, **self.options)
+        if not ok:
+            ok = self._percent_as_number(gold_parsed, pred)
         return {"ok": bool(ok), "g": shown_gold, "p": _shown(pred), "e": None}
+
+    def _percent_as_number(self, gold: list[Any], pred: list[Any]) -> bool:
+        """`37.5\\%` vs `37.5`: math-verify accepts a dropped or added percent sign only for integers
+        (9% = 9); datasets write decimals the same way, so compare the numbers without the sign."""
+        from math_verify.grader import get_pct_val
+
+        g2, p2 = [get_pct_val(x, x) for x in gold], [get_pct_val(x, x) for x in pred]
+        if all(a is b for a, b in zip(g2 + p2, gold + pred, strict=True)):
+            return False  # no percentage on either side
+        return bool(self._mv.verify(g2, p2, timeout_seconds=None, **self.options))
 
 
 def _shown(parsed: list[Any]) -> str:
@@ -133,6 +154,7 @@ def main() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
         judge = Judge(json.loads(os.environ.get("REWARDKIT_MATH_OPTIONS", "{}")))
+        judge.warm_up()
         alarm = _Alarm()
     except BaseException as exc:  # noqa: BLE001 - tell the parent why we cannot start
         proto.write(json.dumps({"ready": False, "e": f"{type(exc).__name__}: {exc}"}) + "\n")
