@@ -6,9 +6,12 @@ program from reading it later): `nonce`, `mode` ("assert" or "call"), and `code`
 followed by a JSON report. A program that ends the interpreter early (os._exit, closing stdout)
 leaves no report, which the caller counts against it; without the nonce it cannot forge one.
 
-Who is at fault when a test fails is read from the traceback: if any frame between the harness
-and the raise point is not test code, the program raised (a bug); otherwise the test's own
-assertion (or its use of a wrong return value) failed (a wrong answer).
+Who is at fault when a test fails is read from the traceback: if the exception came out of a
+call to the candidate (HumanEval's `check(candidate)`), or, for bare asserts, passed through
+any frame that is not test code, the program raised (a bug); otherwise the test's own assertion
+(or its use of a wrong return value) failed (a wrong answer). The candidate also has to return
+plain values (an object with its own `__eq__` could pass any `==` assert), and builtins the
+program patched are restored before the test reads them.
 Kept compatible with Python 3.8+: sandbox images bring their own interpreter.
 """
 
@@ -37,11 +40,19 @@ def describe(exc):
     return text[:500]
 
 
-def program_at_fault(exc):
+def program_at_fault(exc, through_candidate):
+    """With `check(candidate)`, the program is at fault when the exception came out of a call to
+    the candidate (a helper of the prompt that the test calls with a wrong answer is not the
+    program raising); with bare asserts, when any frame on the way is not test code."""
+    if isinstance(exc, NotPlainValue):
+        return False
     tb = exc.__traceback__
     while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
-        if name != TEST_FILE and os.path.basename(name) != os.path.basename(HARNESS):
+        code = tb.tb_frame.f_code
+        if through_candidate:
+            if code is CANDIDATE_CODE:
+                return True
+        elif code.co_filename != TEST_FILE and os.path.basename(code.co_filename) != os.path.basename(HARNESS):
             return True
         tb = tb.tb_next
     return False
@@ -98,6 +109,9 @@ def guarded(fn, pristine):
 
 _BUILTINS = builtins.__dict__
 _list, _len = list, len
+
+
+CANDIDATE_CODE = guarded(None, None).__code__
 
 
 def restore_builtins(pristine):
@@ -163,7 +177,7 @@ def run(request, source, pristine):
     except MissingEntry as exc:
         return {"ok": False, "fault": "program", "stage": "load", "error": str(exc)}
     except BaseException as exc:
-        fault = "program" if program_at_fault(exc) else "test"
+        fault = "program" if program_at_fault(exc, bool(entry)) else "test"
         return {"ok": False, "fault": fault, "stage": "test", "error": describe(exc), "line": test_line(exc)}
     return {"ok": True}
 

@@ -307,24 +307,43 @@ def run_plans(plans: Sequence[Plan], runner: RunCache, args: CodeRunArgs,
     return outcomes
 
 
+_SHARED_LOCK = threading.Lock()
+_SHARED: dict[str, list[Any]] = {}  # backend -> [sandbox, users]
+
+
 class SandboxUser:
-    """Mixin: use `ctx.sandbox` when the engine provides one, else open our own once (lazily,
-    thread-safe) and keep it until `close()`."""
+    """Mixin: use `ctx.sandbox` when the engine provides one; else borrow a sandbox for
+    `args.backend`, opened on first use and shared by every code verifier in this process (one
+    docker pool, not one per reward), closed when the last of them calls `close()`."""
 
     args: Any
 
     def _sandbox(self, ctx: ScoringContext) -> Sandbox:
         if ctx.sandbox is not None:
             return ctx.sandbox  # type: ignore[no-any-return]
-        lock = self.__dict__.setdefault("_sandbox_lock", threading.Lock())
-        with lock:
+        with _SHARED_LOCK:
             own = self.__dict__.get("_own_sandbox")
             if own is None:
-                own = get_sandbox(self.args.backend)
-                self.__dict__["_own_sandbox"] = own
+                backend = self.args.backend
+                entry = _SHARED.get(backend)
+                if entry is None:
+                    entry = _SHARED[backend] = [get_sandbox(backend), 0]
+                entry[1] += 1
+                own = self.__dict__["_own_sandbox"] = entry[0]
             return own  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        own = self.__dict__.pop("_own_sandbox", None)
-        if own is not None:
-            own.close()
+        with _SHARED_LOCK:
+            own = self.__dict__.pop("_own_sandbox", None)
+            if own is None:
+                return
+            backend = self.args.backend
+            entry = _SHARED.get(backend)
+            if entry is None or entry[0] is not own:
+                own.close()
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del _SHARED[backend]
+        own.close()
