@@ -372,3 +372,23 @@ def test_resolution_rejects_huge_enumerations() -> None:
         count_distinct_advantages("gdpo", 64, 6)
     with pytest.raises(ValueError, match="at least 1"):
         count_distinct_advantages("gdpo", 0, 2)
+
+
+def test_cuda_tensors_stay_on_their_device() -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
+    rng = np.random.default_rng(5)
+    rewards = rng.integers(0, 3, size=(6, 8, 3)).astype(np.float64)
+    rewards[rng.random(rewards.shape) < 0.2] = np.nan
+    weights = [1.0, 0.5, 2.0]
+    for method in METHODS:
+        expected = compute_advantages(rewards, weights, method=method)
+        for dtype in (torch.float32, torch.float64):
+            got = compute_advantages(
+                torch.tensor(rewards, dtype=dtype, device="cuda"), weights, method=method
+            )
+            assert got.device.type == "cuda" and got.dtype == dtype
+            np.testing.assert_allclose(
+                got.cpu().numpy(), expected, atol=1e-5 if dtype == torch.float32 else 1e-12
+            )
