@@ -29,6 +29,7 @@ def test_think_answer_shape_fullmatch() -> None:
     v = make(pattern=THINK_ANSWER)
     assert score(v, "<think>2+2</think>\n<answer>4</answer>")[0] == 1.0
     value, reason = score(v, "<think>2+2</think><answer>4</answer> and more")
+    assert reason.startswith("0/1 passed: pattern '<think>.*?</think>")
     assert value == 0.0 and "unexpected text ' and more'" in reason
     value, reason = score(v, "<think>2+2</think> <answ")
     assert value == 0.0 and "ends before the pattern is complete" in reason
@@ -46,7 +47,7 @@ def test_exactly_one_think_block() -> None:
     v = make(patterns=[{"pattern": r"<think>.*?</think>", "count": 1, "name": "think block"}])
     assert score(v, "<think>a</think> answer")[0] == 1.0
     value, reason = score(v, "<think>a</think><think>b</think>")
-    assert value == 0.0 and reason.startswith("'think block' occurs at least 2 times, expected exactly 1")
+    assert value == 0.0 and reason == "0/1 passed: 'think block' occurs at least 2 times, expected exactly 1"
     value, reason = score(v, "no thinking")
     assert value == 0.0 and "occurs 0 times" in reason
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
-from rewardkit.verifiers.textutil import clip, sample_text
+from rewardkit.verifiers.textutil import clip, one_line, sample_text
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs
 
@@ -188,7 +188,7 @@ def _break_point(c: _Compiled, text: str, deadline: float) -> str:
     """Why a fullmatch failed: trailing text after a match, a missing ending, or where it stops fitting."""
     head = c.regex.match(text, timeout=_remaining(deadline), concurrent=True)
     if head is not None:
-        return f"it matches the first {head.end()} chars, then unexpected text {clip(text[head.end():], 30)!r}"
+        return f"it matches the first {head.end()} chars, then unexpected text '{clip(text[head.end():], 30)}'"
     if c.regex.fullmatch(text, partial=True, timeout=_remaining(deadline), concurrent=True) is not None:
         return "the completion ends before the pattern is complete (a closing part is missing)"
     lo, hi = 0, len(text) - 1  # text[:lo] can still grow into a match; text[:hi + 1] cannot, nor any longer
@@ -199,7 +199,7 @@ def _break_point(c: _Compiled, text: str, deadline: float) -> str:
             lo = mid
         else:
             hi = mid - 1
-    return f"it stops fitting at char {lo}: {clip(text[max(0, lo - 15):lo], 18)!r} then {clip(text[lo:], 22)!r}"
+    return f"it stops fitting at char {lo}: '{clip(text[max(0, lo - 15):lo], 18)}' then '{clip(text[lo:], 22)}'"
 
 
 def _check(c: _Compiled, text: str, deadline: float) -> tuple[bool, str]:
@@ -267,5 +267,4 @@ class FormatRegex(Verifier):
         value = (n_ok / n) if self.args.score == "share" else float(n_ok == n)
         if not failures:
             return Score(value, f"format ok: {n}/{n} pattern{'s' if n > 1 else ''} passed")
-        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
-        return Score(value, f"{failures[0]}{more}; {n_ok}/{n} passed")
+        return Score(value, one_line(f"{n_ok}/{n} passed: " + " | ".join(failures), 400))

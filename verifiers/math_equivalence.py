@@ -162,7 +162,7 @@ class MathEquivalence(Verifier):
         if r["ok"]:
             return Score(1.0, f"correct: {where} '{answer}' equals gold '{gold}'")
         if not r.get("p"):
-            return Score(0.0, f"wrong: {where} '{clip(found.text, 40)}' holds no math math-verify can parse "
+            return Score(0.0, f"wrong: {where} '{clip(found.text, 40)}' has no math that math-verify can parse "
                          f"(gold '{gold}')")
         return Score(0.0, f"wrong: {where} '{answer}' does not equal gold '{gold}'")
 

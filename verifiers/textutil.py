@@ -12,6 +12,8 @@ def sample_text(sample: Sample) -> str:
     rather than rendered as a `b'...'` repr, so length and shape checks see the real text.
     """
     completion = sample.get("completion", "")
+    if completion is None:
+        return ""
     if isinstance(completion, (bytes, bytearray)):
         return bytes(completion).decode("utf-8", errors="replace")
     text = completion_text(sample)
