@@ -112,9 +112,10 @@ def group_advantages(values: np.ndarray, groups: list[str], weights: list[float]
         out[members] = np.asarray(compute_advantages(rewards, weights, method=method, eps=eps,
                                                      batch_norm=False))[0]
     if method == "gdpo" and batch_norm and len(out) > 1:
-        valid = ~np.isnan(out)
+        valid = ~np.isnan(values).all(axis=1)  # unscorable rollouts stay out of the batch statistics
         if valid.sum() > 1:
             out[valid] = (out[valid] - out[valid].mean()) / (out[valid].std(ddof=1) + eps)
+        out[~valid] = 0.0
     return out
 
 

@@ -111,3 +111,23 @@ def test_every_bundled_spec_validates() -> None:
     assert specs
     for spec in specs:
         assert main(["validate", str(spec)]) == 0, spec
+
+
+def test_check_advantages_equal_compute_advantages_and_skip_unscorable_rows() -> None:
+    import numpy as np
+
+    from rewardkit.advantages import compute_advantages
+    from rewardkit.check import group_advantages
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 2, size=(12, 3)).astype(float)
+    groups = [f"g{i // 4}" for i in range(12)]
+    weights = [1.0, 0.5, 2.0]
+    for method in ("gdpo", "grpo", "grpo_no_std"):
+        expected = np.asarray(compute_advantages(values.reshape(3, 4, 3), weights, method=method)).ravel()
+        got = group_advantages(values, groups, weights, method, 1e-4, True)
+        np.testing.assert_allclose(got, expected, atol=1e-9)
+    values[5] = np.nan  # one rollout no reward could judge
+    expected = np.asarray(compute_advantages(values.reshape(3, 4, 3), weights, method="gdpo")).ravel()
+    np.testing.assert_allclose(group_advantages(values, groups, weights, "gdpo", 1e-4, True), expected, atol=1e-9)
+    assert expected[5] == 0.0
