@@ -24,11 +24,15 @@ Kind = Literal["stdio", "assert", "call"]
 class TestDataError(ValueError):
     """The row's tests are malformed: a data problem, not the program's fault."""
 
+    __test__ = False  # not a pytest class, despite the name
+
 
 @dataclass(frozen=True)
 class TestCase:
     """One test. `run_key` is what the sandbox sees (expected answers never enter the sandbox
     for stdio and call cases, so two verifiers with different comparison rules share runs)."""
+
+    __test__ = False  # not a pytest class, despite the name
 
     kind: Kind
     stdin: str = ""          # stdio
@@ -166,7 +170,7 @@ def _equal(a: Any, b: Any, tol: float | None, depth: int) -> bool:
     if depth > 100:
         return False
     if isinstance(a, bool) or isinstance(b, bool):
-        return a is b if isinstance(a, bool) and isinstance(b, bool) else a == b
+        return isinstance(a, bool) and isinstance(b, bool) and a is b  # True is not 1 here
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         if a == b:
             return True

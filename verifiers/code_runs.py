@@ -196,10 +196,11 @@ def _report(stdout: str, nonce: str) -> tuple[dict[str, Any] | None, str]:
 
 
 def _crash_detail(result: RunResult) -> str:
+    """The exception line after a traceback, else the exit code (and the last line of stderr)."""
     last = _last_line(result.stderr)
-    if last:
+    if last and "Traceback (most recent call last)" in result.stderr:
         return last
-    return f"exit code {result.exit_code}"
+    return f"exit code {result.exit_code}" + (f": {last}" if last else "")
 
 
 def _last_line(stderr: str) -> str:

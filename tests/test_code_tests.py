@@ -1,0 +1,332 @@
+"""code_tests: extraction, compile check, test formats, comparison, scoring, limits, hostile input.
+
+The first part needs no sandbox (pure functions). The rest runs real programs: the core cases
+under every present backend, the finer points under the process backend (always present).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rewardkit.sandbox import Program, RunResult, Sandbox
+from rewardkit.sandbox.select import select_backend, unavailable_reason
+from rewardkit.verifiers.code_cases import (
+    TestDataError,
+    compare_stdout,
+    parse_tests,
+    values_equal,
+)
+from rewardkit.verifiers.code_extract import compile_problem, extract_program, fenced_blocks
+from rewardkit.verifiers.code_tests import CodeTests
+
+from rewardkit.registry import resolve
+from rewardkit.verifier import Score, ScoringContext
+
+BACKENDS = ["process", "bwrap", "docker"]
+
+# --- extraction ------------------------------------------------------------------------------
+
+
+def test_last_python_block_wins() -> None:
+    text = "Draft:\n```python\nprint(1)\n```\nFinal:\n```py\nprint(2)\n```\nBye"
+    assert extract_program(text) == "print(2)\n"
+
+
+def test_python_block_preferred_over_other_languages_and_untagged() -> None:
+    text = "```python\nx = 1\n```\n```\nplain\n```\n```bash\nls\n```"
+    assert extract_program(text) == "x = 1\n"
+
+
+def test_untagged_block_then_whole_text() -> None:
+    assert extract_program("Here:\n```\nprint(3)\n```\n") == "print(3)\n"
+    assert extract_program("print(4)") == "print(4)"
+    assert extract_program("```bash\nls\n```") == "```bash\nls\n```"  # no Python: the whole text
+
+
+def test_unclosed_block_is_a_cut_generation() -> None:
+    assert extract_program("```python\nprint(5)\nprint(6") == "print(5)\nprint(6\n"
+    assert extract_program("```python\na = 1\n```\n```python\nb = ") == "a = 1\n"  # closed one first
+
+
+def test_fence_details() -> None:
+    blocks = fenced_blocks("~~~~python\nx\n```\ny\n~~~~\n inline ```x``` here\n````\n```\n````")
+    assert [(b.lang, b.text) for b in blocks] == [("python", "x\n```\ny\n"), ("", "```\n")]
+
+
+def test_extraction_of_a_megabyte_is_fast() -> None:
+    text = ("word " * 200_000) + "\n```python\nprint(1)\n```\n" + "```\n" * 1000
+    t0 = time.perf_counter()
+    extract_program(text)
+    assert time.perf_counter() - t0 < 1.0
+
+
+# --- compile check (in-process, executes nothing) ---------------------------------------------
+
+@pytest.mark.parametrize("source, expected", [
+    ("def f(:\n", "does not compile: SyntaxError: invalid syntax (line 1)"),
+    ("if True:\nprint(1)\n", "does not compile: IndentationError: expected an indented block"),
+    ("x = 1\0", "does not compile:"),
+    ("x = '\ud800'", "program is not valid UTF-8 text (lone surrogate at character 5; not run)"),
+    ("x = " + "(" * 100_000 + ")" * 100_000, "does not compile: SyntaxError: too many nested parentheses"),
+    ("x = " + "-" * 50_000 + "1", "does not compile: MemoryError"),
+    ("x = " + "+".join(["1"] * 30_000), "does not compile: RecursionError"),
+    ("x = " + "9" * 5000, "does not compile: SyntaxError: Exceeds the limit"),
+    ("return 1\n", "does not compile: SyntaxError: 'return' outside function"),
+])
+def test_compile_problems(source: str, expected: str) -> None:
+    problem = compile_problem(source, 1_000_000)
+    assert problem is not None and problem.startswith(expected), problem
+
+
+def test_compile_ok_and_size_cap() -> None:
+    assert compile_problem("import os\nos.system('false')\n", 1000) is None  # compiled, not run
+    assert compile_problem("x = 1\n" * 100, 50) == "program is 600 characters, over the 50 cap (not run)"
+
+
+# --- test formats ----------------------------------------------------------------------------
+
+def test_stdio_formats() -> None:
+    want = [("1 2\n", "3\n"), ("5 5\n", "10\n")]
+    for raw in ({"inputs": ["1 2\n", "5 5\n"], "outputs": ["3\n", "10\n"]},
+                {"input": ["1 2\n", "5 5\n"], "output": ["3\n", "10\n"]},
+                [{"input": "1 2\n", "output": "3\n"}, {"input": "5 5\n", "output": "10\n"}],
+                json.dumps({"inputs": ["1 2\n", "5 5\n"], "outputs": ["3\n", "10\n"]})):
+        cases = parse_tests(raw)
+        assert [(c.kind, c.stdin, c.expected) for c in cases] == [("stdio", i, o) for i, o in want]
+    lines = parse_tests({"inputs": [["1", "2"]], "outputs": [["3", "4"]]})
+    assert (lines[0].stdin, lines[0].expected) == ("1\n2", "3\n4")
+
+
+def test_call_assert_and_mbpp_formats() -> None:
+    call = parse_tests({"fn_name": "add", "inputs": [[1, 2], 7], "outputs": [[3], 8]})
+    assert [(c.kind, c.entry_point, c.args, c.expected) for c in call] == [
+        ("call", "add", [1, 2], [3]), ("call", "add", [7], 8)]
+    forced = parse_tests({"inputs": [[1]], "outputs": [1]}, "call", entry_point="f")
+    assert forced[0].kind == "call" and forced[0].entry_point == "f"
+    he = parse_tests("def check(candidate):\n    assert candidate(1) == 2\n", entry_point="inc")
+    assert [(c.kind, c.entry_point) for c in he] == [("assert", "inc")]
+    mbpp = parse_tests(["assert f(1) == 2", "assert f(2) == 3"], setup="import math")
+    assert [c.code for c in mbpp] == ["import math\nassert f(1) == 2\n", "import math\nassert f(2) == 3\n"]
+    assert all(c.entry_point == "" for c in mbpp)
+
+
+@pytest.mark.parametrize("raw, fmt, message", [
+    ({"inputs": ["1"], "outputs": []}, "auto", "1 test inputs but 0 outputs"),
+    ({"cases": []}, "auto", "tests need inputs and outputs"),
+    ("def check(candidate): pass", "auto", "no entry point"),
+    ("{not json", "stdio", "not valid JSON"),
+    ("assert f(1) == 1", "stdio", "stdio tests must be inputs/outputs"),
+    ({"inputs": [[1]], "outputs": [1]}, "call", "need a function name"),
+    (42, "auto", "cannot read tests of type int"),
+    ("   ", "auto", "the test source is empty"),
+])
+def test_malformed_tests(raw: Any, fmt: str, message: str) -> None:
+    with pytest.raises(TestDataError, match=message):
+        parse_tests(raw, fmt)
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+def test_stdout_comparison() -> None:
+    assert compare_stdout("1 2\n3\n\n", "1  2\n3") is None
+    assert compare_stdout("5\n", "4\n") == "expected '4', got '5'"
+    assert compare_stdout("1\n2\n9\n", "1\n2\n3\n") == "line 3: expected '3', got '9'"
+    assert compare_stdout("1\n", "1\n2\n") == "expected 2 lines, got 1"
+    assert compare_stdout("0.3333333\n", "0.33333333333\n") is not None
+    assert compare_stdout("0.3333333\n", "0.33333333333\n", 1e-6) is None
+    assert compare_stdout("1000000.5\n", "1000000.0\n", 1e-6) is None  # relative for big values
+    assert compare_stdout("1000002.5\n", "1000000.0\n", 1e-6) is not None
+    assert compare_stdout("nan\n", "nan\n", 1e-6) is None  # same token
+    assert compare_stdout("abc\n", "abd\n", 1e-6) is not None
+
+
+def test_value_comparison() -> None:
+    assert values_equal(3, [3])  # APPS wraps expected values in a list
+    assert values_equal([1, 2], [1, 2]) and not values_equal([1, 2], [[1, 2, 3]])
+    assert not values_equal(True, 1) and not values_equal(1, True)
+    assert values_equal(0.1 + 0.2, 0.3, 1e-9) and not values_equal(0.1 + 0.2, 0.3)
+    assert values_equal({"a": [1.0]}, {"a": [1]})
+    assert not values_equal("1", 1)
+    assert not values_equal(10**400, 1e308, 1e-6)
+
+
+# --- running ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def any_backend(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    reason = unavailable_reason(request.param)
+    if reason:
+        pytest.skip(f"{request.param} backend unavailable: {reason}")
+    sb = select_backend(request.param)
+    yield sb
+    sb.close()
+
+
+@pytest.fixture(scope="module")
+def process() -> Iterator[Sandbox]:
+    sb = select_backend("process")
+    yield sb
+    sb.close()
+
+
+def score(sandbox: Sandbox, samples: list[dict[str, Any]], **args: Any) -> list[Score]:
+    verifier = CodeTests(CodeTests.Args(**({"time_limit_s": 3.0} | args)))
+    return verifier.score_batch(samples, ScoringContext(sandbox=sandbox))
+
+
+ADD = {"inputs": ["1 2\n", "2 2\n", "10 -3\n"], "outputs": ["3\n", "4\n", "7\n"]}
+HE = {"prompt": 'def inc(x):\n    """x + 1"""\n', "entry_point": "inc",
+      "test": "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(-1) == 0\n"}
+
+
+def test_core_formats_under_every_backend(any_backend: Sandbox) -> None:
+    samples = [
+        {"completion": "Sure:\n```python\na, b = map(int, input().split())\nprint(a + b)\n```", "tests": ADD},
+        {"completion": "a, b = map(int, input().split())\nprint(a * b)", "tests": ADD},
+        {"completion": "print(1 / 0)", "tests": ADD},
+        {"completion": "while True:\n    pass", "tests": {"inputs": [""], "outputs": [""]}},
+        {"completion": "def add(a, b):\n    return a + b\n",
+         "tests": {"fn_name": "add", "inputs": [[1, 2], [3, 4]], "outputs": [3, [7]]}},
+        {"completion": "class Solution:\n    def add(self, a, b):\n        return a - b\n",
+         "tests": {"fn_name": "add", "inputs": [[1, 0], [3, 4]], "outputs": [1, 7]}},
+    ]
+    got = [(s.value, s.reason) for s in score(any_backend, samples, time_limit_s=1.0)]
+    assert got == [
+        (1.0, "3/3 tests passed"),
+        (pytest.approx(1 / 3), "1/3 tests passed; test 1: expected '3', got '2'"),
+        (0.0, "0/3 tests passed; test 1: ZeroDivisionError: division by zero"),
+        (0.0, "0/1 tests passed; timeout on test 1 (wall limit 1s)"),
+        (1.0, "2/2 tests passed"),
+        (0.5, "1/2 tests passed; test 2: expected 7, got -1"),
+    ]
+    he = score(any_backend, [dict(HE, completion=c) for c in ("    return x + 1\n", "    return x\n")],
+               tests="test", prefix="prompt")
+    assert [(s.value, s.reason) for s in he] == [
+        (1.0, "1/1 tests passed"),
+        (0.0, "0/1 tests passed; test 1: AssertionError in `assert candidate(1) == 2`"),
+    ]
+
+
+def test_mbpp_asserts_with_setup(process: Sandbox) -> None:
+    row = {"test_list": ["assert sq(2) == 4", "assert sq(3) == 9", "assert sq(-1) == 2"],
+           "test_setup_code": "import math"}
+    [s] = score(process, [dict(row, completion="def sq(x):\n    return int(math.pow(x, 2))\n")],
+                tests="test_list", test_setup="test_setup_code")
+    assert (s.value, s.reason) == (pytest.approx(2 / 3), "2/3 tests passed; test 3: AssertionError in "
+                                   "`assert sq(-1) == 2`")
+
+
+def test_float_tolerance_and_all_or_nothing(process: Sandbox) -> None:
+    tests = {"inputs": ["1\n", "3\n"], "outputs": ["1.0\n", "0.333333333\n"]}
+    sample = {"completion": "print(1 / int(input()))", "tests": tests}
+    assert score(process, [sample])[0].value == 0.5
+    assert score(process, [sample], float_tolerance=1e-6)[0].value == 1.0
+    assert score(process, [sample], scoring="all")[0].value == 0.0
+    call = {"fn_name": "third", "inputs": [[1]], "outputs": [0.333333]}
+    assert score(process, [{"completion": "def third(x): return x / 3", "tests": call}],
+                 float_tolerance=1e-5)[0].value == 1.0
+
+
+def test_several_test_fields_and_max_tests(process: Sandbox) -> None:
+    row = {"public": {"input": ["1\n"], "output": ["1\n"]}, "private": {"input": ["2\n", "3\n"], "output": ["2\n", "4\n"]},
+           "completion": "print(input())"}
+    assert score(process, [row], tests=["public", "private"])[0].reason == "2/3 tests passed; test 3: expected '4', got '3'"
+    assert score(process, [row], tests=["public", "private"], max_tests=2)[0].reason == "2/2 tests passed"
+
+
+class Counting(Sandbox):
+    """A real backend, with a count of the programs it was asked to run."""
+
+    def __init__(self, inner: Sandbox) -> None:
+        self.inner, self.name, self.runs = inner, inner.name, 0
+
+    def run(self, program: Program) -> RunResult:
+        self.runs += 1
+        return self.inner.run(program)
+
+    def run_batch(self, programs: Any, workers: int | None = None) -> list[RunResult]:
+        self.runs += len(programs)
+        return self.inner.run_batch(programs, workers)
+
+
+def test_stop_at_first_failure_runs_fewer_tests(process: Sandbox) -> None:
+    tests = {"inputs": [str(i) for i in range(8)], "outputs": ["0"] + [str(i) for i in range(1, 8)]}
+    samples = [{"completion": "print(int(input()) and 99)", "tests": tests},  # fails test 2
+               {"completion": "print(input())", "tests": tests}]              # passes all
+    counting = Counting(process)
+    ctx = ScoringContext(sandbox=counting)
+    first, good = CodeTests(CodeTests.Args(stop_at_first_failure=True)).score_batch(samples, ctx)
+    assert (first.value, first.reason) == (
+        0.125, "1/8 tests passed; test 2: expected '1', got '99'; stopped at the first failure (5 not run)")
+    assert good.value == 1.0
+    assert counting.runs == 3 + 8  # rounds of 1, 2 tests for the failing one; all 8 for the other
+
+
+def test_total_time_limit(process: Sandbox) -> None:
+    tests = {"inputs": [""] * 5, "outputs": ["ok"] * 5}
+    sample = {"completion": "import time\ntime.sleep(0.6)\nprint('ok')", "tests": tests}
+    [s] = score(process, [sample], total_time_limit_s=1.0)
+    assert (s.value, s.reason) == (0.4, "2/5 tests passed; test 3: over the 1s total time limit")
+
+
+def test_row_problems_are_errors_not_zeros(process: Sandbox) -> None:
+    scores = score(process, [{"completion": "print(1)"},
+                             {"completion": "print(1)", "tests": {"inputs": ["1"], "outputs": []}},
+                             {"completion": "def f(): pass", "tests": "def check(candidate): pass"}])
+    assert all(s.error is not None for s in scores)
+    assert "sample has no field 'tests'" in scores[0].error and "code_tests" in scores[0].error
+    assert scores[1].error == "1 test inputs but 0 outputs"
+    assert "no entry point" in scores[2].error
+
+
+def test_hostile_completions_never_raise(any_backend: Sandbox) -> None:
+    tests = {"inputs": ["1\n"], "outputs": ["1\n"]}
+    completions: list[Any] = [
+        "", "   \n", "a" * (1 << 20), "x = '\ud800\udfff\udc00'\nprint(1)", b"\xff\xfeprint(1)\x80",
+        "x = " + "(" * 100_000, "[" * 10_000 + "]" * 10_000, "```python\n" + "if 1:\n " * 200 + "pass\n```",
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "print(input())"}],
+        None, 12345, {"content": "print(1)"}, "print(1)\0", "```python\n```", "\x1b[2J" * 1000,
+        "import sys\nsys.setrecursionlimit(10**6)\ndef f(n): return f(n + 1)\nf(0)",
+        "print('x' * 10**8)", "import os\nos.close(1)", "print(input())" + "\n#" * 40_000,
+    ]
+    samples = [{"completion": c, "tests": tests} for c in completions]
+    scores = score(any_backend, samples, time_limit_s=2.0)
+    assert len(scores) == len(samples)
+    for completion, s in zip(completions, scores, strict=True):
+        assert isinstance(s, Score) and s.error is None and s.reason, (completion, s)
+        assert s.value in (0.0, 1.0), (repr(completion)[:80], s)
+    values = [s.value for s in scores]
+    assert values[8] == 1.0 and values[11] == 1.0 and values[18] == 1.0  # chat list, dict, long tail
+    assert scores[0].reason == "empty completion (not run)"
+    assert scores[2].reason.startswith("program is 1,048,576 characters")
+    assert scores[3].reason.startswith("program is not valid UTF-8")
+    assert "output limit on test 1" in scores[16].reason
+
+
+def test_registered_and_args_validated() -> None:
+    assert resolve("code_tests") is CodeTests
+    with pytest.raises(ValueError):
+        CodeTests.Args(backend="chroot")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        CodeTests.Args(time_limit=3)  # type: ignore[call-arg]
+    assert CodeTests(CodeTests.Args(tests=["a", "b"], prefix="prompt")).required_fields() == ["a", "b", "prompt"]
+
+
+class Broken(Sandbox):
+    """A backend whose every batch fails (e.g. the docker engine went away mid-run)."""
+
+    name = "broken"
+
+    def run(self, program: Program) -> RunResult:
+        raise ConnectionError("engine went away")
+
+
+def test_sandbox_failure_is_an_error_for_runnable_samples_only() -> None:
+    samples = [{"completion": "print(1)", "tests": ADD}, {"completion": "def (", "tests": ADD}]
+    ran, syntax = CodeTests().score_batch(samples, ScoringContext(sandbox=Broken()))
+    assert ran.error is not None and "ConnectionError: engine went away" in ran.error
+    assert syntax.error is None and syntax.value == 0.0
