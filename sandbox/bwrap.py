@@ -1,6 +1,11 @@
-"""The `bwrap` backend: bubblewrap namespaces around each run, plus the same rlimits as `process`.
+"""The `bwrap` backend: bubblewrap namespaces, plus the same rlimits as `process`.
 
-Each run gets: no network (own empty net namespace), its own pid/ipc/uts/cgroup namespaces, a
+By default a warm pool of bwrap sandboxes, each with `runner.py` as its PID 1 (see `pool`): a run
+costs a fork inside an existing namespace, and the runner wipes the scratch dirs and kills every
+other process of its namespace between runs. With `fresh=True` every run gets a namespace of its
+own instead (stronger separation between runs, an interpreter and namespace start per run).
+
+Each sandbox gets: no network (own empty net namespace), its own pid/ipc/uts/cgroup namespaces, a
 read-only view of /usr (and the interpreter's prefix) and nothing else of the host file system,
 size-capped tmpfs for the work dir, /tmp and /dev/shm (the program's files are copied in through
 file descriptors, so nothing touches the host disk), no capabilities, and a fresh session so it
@@ -11,7 +16,6 @@ cap is per run and a leftover-sweep by uid backs up the namespace teardown.
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import posixpath
@@ -19,12 +23,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from rewardkit.sandbox import uidpool
-from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox
+from rewardkit.sandbox.base import Limits, Program, RunResult
 from rewardkit.sandbox.local import Watched, resolve_command, rlimit_args, sandbox_error, verdict, watch
+from rewardkit.sandbox.pool import RUNNER_SRC, PooledSandbox, Worker
 from rewardkit.sandbox.process import base_env
 
 WORKDIR = "/work"
@@ -66,7 +74,7 @@ def bwrap_unavailable_reason() -> str | None:
     if exe is None:
         return "bubblewrap is not installed (apt-get install bubblewrap)"
     try:
-        with BwrapSandbox(_probe=True) as sb:
+        with BwrapSandbox(_probe=True, pool_size=1) as sb:
             r = sb.run(Program(command=("python3", "-c", "print(42)"), limits=Limits(wall_s=20)))
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
         return f"bwrap probe failed: {exc}"
@@ -75,14 +83,90 @@ def bwrap_unavailable_reason() -> str | None:
     return None
 
 
-class BwrapSandbox(Sandbox):
+def sandbox_args(bwrap: str, binds: list[str], scratch_bytes: int) -> list[str]:
+    """The namespace and mount set-up shared by pooled and fresh sandboxes."""
+    size = str(scratch_bytes)
+    return [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--hostname", "sandbox", *binds, "--proc", "/proc", "--dev", "/dev",
+            "--size", size, "--tmpfs", "/dev/shm", "--size", size, "--tmpfs", "/tmp",
+            "--size", size, "--tmpfs", WORKDIR]
+
+
+# the root and /dev are bwrap's own tmpfs: read-only, or a program could fill memory through them
+READ_ONLY_ROOT = ["--remount-ro", "/dev", "--remount-ro", "/"]
+AS_SANDBOX_USER = ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--chdir", WORKDIR]
+
+
+class BwrapWorker(Worker):
+    """One warm bwrap sandbox: the runner's stdin/stdout are our pipes."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], slot: uidpool.UidSlot | None, errlog: Any) -> None:
+        super().__init__()
+        self.proc = proc
+        self.slot = slot
+        self.errlog = errlog
+
+    def fileno(self) -> int:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.fileno()
+
+    def send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def _recv(self) -> bytes | None:
+        return os.read(self.fileno(), 1 << 16)
+
+    def diagnostics(self) -> str:
+        try:
+            self.errlog.seek(0)
+            return str(self.errlog.read().decode(errors="replace"))
+        except (OSError, ValueError):
+            return ""
+
+    def uid(self) -> int | None:
+        return self.slot.uid if self.slot else None
+
+    def own_pids(self) -> set[int]:
+        pids = {self.proc.pid}
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as fh:
+                pids.update(int(p) for p in fh.read().split())  # the runner (PID 1 inside)
+        except OSError:
+            pass
+        return pids
+
+    def destroy(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # outer bwrap; the namespace dies with it
+        except OSError:
+            pass
+        if self.slot is not None:
+            uidpool.sweep_uid(self.slot.uid, skip=frozenset({self.proc.pid}))
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.errlog):
+            try:
+                f.close()  # type: ignore[union-attr]
+            except (OSError, AttributeError):
+                pass
+        if self.slot is not None:
+            uidpool.release(self.slot)
+            self.slot = None
+
+
+class BwrapSandbox(PooledSandbox):
     name = "bwrap"
 
     def __init__(self, python: str | None = None, ro_binds: list[str] | None = None,
-                 workers: int | None = None, env: dict[str, str] | None = None, _probe: bool = False) -> None:
-        self.bwrap = shutil.which("bwrap")
-        if self.bwrap is None:
+                 workers: int | None = None, pool_size: int | None = None, env: dict[str, str] | None = None,
+                 fresh: bool = False, memory_mb: int = 1 << 20, pids: int = 1 << 16, scratch_mb: int = 64,
+                 fork_server: bool = True, _probe: bool = False) -> None:
+        super().__init__(pool_size or workers or 2 * max(1, os.cpu_count() or 1), env)
+        exe = shutil.which("bwrap")
+        if exe is None:
             raise RuntimeError("bubblewrap is not installed")
+        self.bwrap = exe
         if not _probe and (reason := bwrap_unavailable_reason()):
             raise RuntimeError(reason)
         if python:
@@ -92,30 +176,63 @@ class BwrapSandbox(Sandbox):
         self.binds = root_binds([*binds, *(ro_binds or [])])
         self.prlimit = shutil.which("prlimit")
         self.drop = uidpool.can_switch_uid()
+        self.fresh = fresh
+        self.memory_mb, self.pids = memory_mb, pids  # caps on what a program's limits may ask
+        self.scratch_mb = scratch_mb  # size of each of /work, /tmp, /dev/shm in a pooled sandbox
+        self.fork_server = fork_server
+        self._spawner: ThreadPoolExecutor | None = None
         uidpool.reap_stale()
-        self.workers = workers
-        self.extra_env = dict(env or {})
-        self._closed = False
-        atexit.register(self.close)
-
-    def default_workers(self) -> int:
-        return self.workers or max(1, os.cpu_count() or 1)
+        if not fresh:
+            self._fill()
 
     def isolation(self) -> str:
         return ("bwrap: own user/pid/net/ipc/uts namespaces (no network), read-only /usr only, "
                 "size-capped tmpfs work dir, /tmp and /dev/shm, no capabilities, new session, "
                 "rlimits (cpu, memory, processes" + ("" if self.drop else " counted per host user") +
-                ", file size, open files), killed as a whole at the limit. Does not stop: kernel "
-                "exploits, CPU/memory-bandwidth contention with the host.")
+                ", file size, open files), killed as a whole at the limit" +
+                ("" if self.fresh else "; runs of one pooled sandbox follow each other in the same "
+                 "namespaces, scratch wiped and processes killed in between") +
+                ". Does not stop: kernel exploits, CPU/memory-bandwidth contention with the host.")
 
+    # -- warm pool ----------------------------------------------------------------------------
+    def request(self, program: Program) -> dict[str, Any]:
+        return {**super().request(program), "nproc_extra": 2}  # the runner and bwrap's monitor
+
+    def _start_worker(self) -> Worker:
+        # --die-with-parent fires when the *thread* that forked bwrap ends, so every warm sandbox is
+        # forked from one long-lived thread, never from a batch worker or a pool-filling thread
+        if self._spawner is None:
+            self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rk-bwrap-spawner")
+        return self._spawner.submit(self._spawn_worker).result()
+
+    def _spawn_worker(self) -> Worker:
+        slot = uidpool.acquire() if self.drop else None
+        errlog = tempfile.TemporaryFile()
+        argv = [*sandbox_args(self.bwrap, self.binds, self.scratch_mb << 20), *READ_ONLY_ROOT, "--as-pid-1",
+                *AS_SANDBOX_USER, "--", self.python, "-u", "-c", RUNNER_SRC]
+        ids: dict[str, Any] = {"user": slot.uid, "group": slot.gid, "extra_groups": []} if slot else {}
+        try:
+            proc = subprocess.Popen(argv, cwd="/", env=base_env(WORKDIR, self.extra_env), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=errlog, start_new_session=True, **ids)
+        except BaseException:
+            errlog.close()
+            if slot is not None:
+                uidpool.release(slot)
+            raise
+        return BwrapWorker(proc, slot, errlog)
+
+    def run(self, program: Program) -> RunResult:
+        return self._run_fresh(program) if self.fresh else super().run(program)
+
+    def close(self) -> None:
+        super().close()
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=False)
+
+    # -- one namespace per run ----------------------------------------------------------------
     def argv(self, program: Program, file_fds: list[tuple[int, str]]) -> list[str]:
         lim = program.limits
-        tmp_bytes = str(max(4, lim.file_size_mb * 4) << 20)
-        assert self.bwrap is not None
-        args = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-                "--hostname", "sandbox", *self.binds, "--proc", "/proc", "--dev", "/dev",
-                "--size", tmp_bytes, "--tmpfs", "/dev/shm", "--size", tmp_bytes, "--tmpfs", "/tmp",
-                "--size", tmp_bytes, "--tmpfs", WORKDIR]
+        args = sandbox_args(self.bwrap, self.binds, max(4, lim.file_size_mb * 4) << 20)
         made: set[str] = set()
         for fd, rel in file_fds:
             parent = posixpath.dirname(rel)
@@ -126,17 +243,14 @@ class BwrapSandbox(Sandbox):
                     made.add(d)
                     args += ["--dir", f"{WORKDIR}/{d}"]
             args += ["--file", str(fd), f"{WORKDIR}/{rel}"]
-        # the root and /dev are bwrap's own tmpfs: read-only, or a program could fill memory through them
-        args += ["--remount-ro", "/dev", "--remount-ro", "/"]
-        args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--chdir", WORKDIR, "--"]
-        args += resolve_command(program.command, self.python)
+        args += [*READ_ONLY_ROOT, *AS_SANDBOX_USER, "--", *resolve_command(program.command, self.python)]
         if self.prlimit:
             # bwrap's own two processes (outer monitor, namespace init) count against the cap too
             lim2 = Limits(**{**lim.__dict__, "pids": lim.pids + 2})
             args = [self.prlimit, *rlimit_args(lim2, use_nproc=self.drop), "--", *args]
         return args
 
-    def run(self, program: Program) -> RunResult:
+    def _run_fresh(self, program: Program) -> RunResult:
         t0 = time.monotonic()
         if self._closed:
             return sandbox_error("sandbox is closed", t0)
@@ -158,11 +272,10 @@ class BwrapSandbox(Sandbox):
             os.write(stdin_fd, program.stdin.encode("utf-8"))
             os.lseek(stdin_fd, 0, os.SEEK_SET)
             slot = uidpool.acquire() if self.drop else None
-            ids: dict[str, object] = {"user": slot.uid, "group": slot.gid, "extra_groups": []} if slot else {}
+            ids: dict[str, Any] = {"user": slot.uid, "group": slot.gid, "extra_groups": []} if slot else {}
             proc = subprocess.Popen(self.argv(program, file_fds), cwd="/", env=base_env(WORKDIR, self.extra_env),
                                     stdin=stdin_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, pass_fds=[fd for fd, _ in file_fds],
-                                    **ids)  # type: ignore[call-overload]
+                                    start_new_session=True, pass_fds=[fd for fd, _ in file_fds], **ids)
             for fd in fds:
                 os.close(fd)
             fds = []
@@ -188,9 +301,6 @@ class BwrapSandbox(Sandbox):
                 uidpool.sweep_uid(slot.uid, skip=frozenset({proc.pid}))
 
         return kill
-
-    def close(self) -> None:
-        self._closed = True
 
 
 def _signal_exit(w: Watched) -> Watched:
