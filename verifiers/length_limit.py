@@ -85,8 +85,9 @@ def _encodable(text: str) -> str:
 def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
     """Token counts for a batch, without special tokens, for a `tokenizers.Tokenizer` or an HF tokenizer."""
     clean = [_encodable(t) for t in texts]
-    if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
-        return [len(enc.ids) for enc in tokenizer.encode_batch(clean, add_special_tokens=False)]
+    if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer; the _fast variant skips offsets
+        encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+        return [len(enc.ids) for enc in encode(clean, add_special_tokens=False)]
     if callable(tokenizer):  # transformers PreTrainedTokenizerBase
         ids = tokenizer(clean, add_special_tokens=False)["input_ids"]
         return [len(x) for x in ids]

@@ -52,6 +52,9 @@ class MathEquivalenceArgs(VerifierArgs):
     parallel_min_batch: int = Field(
         32, ge=1, description="Batches at least this large are spread over all workers; smaller ones use "
         "one worker (starting more processes would cost more than it saves).")
+    dedupe: bool = Field(
+        True, description="Judge identical (gold, answer) pairs once per batch: rollouts of one prompt often "
+        "agree, and a pathological answer repeated 8 times then costs one time limit, not 8.")
     memory_mb: int = Field(2048, ge=0, description="Address-space limit per worker process in MiB (0: none).")
     float_rounding: int = Field(6, ge=0, description="math-verify: decimal places floats are rounded to.")
     numeric_precision: int = Field(15, ge=1, description="math-verify: significant digits for numeric comparison.")
@@ -118,7 +121,8 @@ class MathEquivalence(Verifier):
     def score_batch(self, samples: Sequence[Sample], ctx: ScoringContext) -> list[Score]:
         out: list[Score | None] = [None] * len(samples)
         tasks: list[Task] = []
-        found: list[tuple[int, Extracted]] = []
+        found: list[tuple[int, Extracted, int]] = []  # (sample, what was extracted, task)
+        seen: dict[tuple[tuple[str, ...], str], int] = {}
         for k, sample in enumerate(samples):
             try:
                 prepared = self._prepare(sample)
@@ -128,8 +132,12 @@ class MathEquivalence(Verifier):
                 out[k] = prepared
                 continue
             gold_inputs, extracted = prepared
-            tasks.append({"i": len(tasks), "g": gold_inputs, "p": extracted.parse_input, "t": self.args.timeout_s})
-            found.append((k, extracted))
+            key = (tuple(gold_inputs), extracted.parse_input)
+            task_index = seen.get(key) if self.args.dedupe else None
+            if task_index is None:
+                task_index = seen[key] = len(tasks)
+                tasks.append({"i": task_index, "g": gold_inputs, "p": extracted.parse_input, "t": self.args.timeout_s})
+            found.append((k, extracted, task_index))
         if tasks:
             try:
                 pool = self._get_pool(ctx)
@@ -138,8 +146,8 @@ class MathEquivalence(Verifier):
                                    pool.max_workers if many else 1)
             except Exception as exc:  # noqa: BLE001 - e.g. the workers cannot start
                 results = [_killed(t, one_line(f"{type(exc).__name__}: {exc}")) for t in tasks]
-            for (k, extracted), result in zip(found, results, strict=True):
-                out[k] = self._verdict(extracted, result, samples[k])
+            for k, extracted, task_index in found:
+                out[k] = self._verdict(extracted, results[task_index], samples[k])
         return [s if s is not None else Score.failed("not scored") for s in out]
 
     def _verdict(self, found: Extracted, r: dict[str, Any], sample: Sample) -> Score:
