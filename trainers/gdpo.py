@@ -1,0 +1,631 @@
+"""The compact GDPO trainer: one spec file in, a trained policy out.
+
+Read top to bottom, a step is:
+  1. sample `prompts_per_step` rows (a pure function of seed and step, so resume is exact),
+  2. `generate`: `group_size` completions per prompt (transformers, or vLLM on a GPU),
+  3. `score`: every reward of the spec on every completion (gates, error policy, sandbox),
+  4. `advantages`: GDPO or GRPO from `rewardkit.advantages`, one value per completion,
+  5. `update`: clipped policy-gradient on the completion tokens, optional KL to a reference,
+  6. log, evaluate, checkpoint.
+`setup`, `generate`, `score`, `advantages`, `update` and `train_step` are public so that benches
+and integrations can time or reuse one phase; `train` is what `rewardkit train SPEC` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from rewardkit.advantages import compute_advantages
+from rewardkit.scoring import ScoreTable
+from rewardkit.spec import Spec, load_spec
+from rewardkit.spec_models import AdvantageConfig
+from rewardkit.train_config import TrainConfig
+from rewardkit.verifier import ScoringContext
+
+from . import checkpoint
+from .data import (
+    DataError,
+    batch_indices,
+    check_rows,
+    encode_prompts,
+    load_rows,
+    render_prompt,
+    resolve_path,
+)
+from .rollout import (
+    Engine,
+    SamplingSettings,
+    TransformersEngine,
+    VLLMEngine,
+    choose_backend,
+)
+
+# Settings that may change between a run and its resume without breaking exactness.
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "eval_every", "output_dir", "progress",
+                     "tensorboard"}
+
+
+@dataclass
+class Run:
+    """Everything a training run holds; `train_step(run)` advances it by one step."""
+
+    spec: Spec
+    cfg: TrainConfig
+    adv: AdvantageConfig
+    model: Any
+    tokenizer: Any
+    ref_model: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    engine: Engine
+    backend: str
+    device: torch.device
+    rows: list[dict[str, Any]]
+    eval_rows: list[dict[str, Any]]
+    output_dir: Path
+    model_path: str
+    step: int = 0
+    stop_requested: bool = False
+    chat_template: str | None = None
+    _prompt_cache: dict[int, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class Rollouts:
+    """One step's samples: `group_size` completions for each of the prompt rows, prompt-major."""
+
+    rows: list[dict[str, Any]]
+    prompt_ids: list[list[int]]  # one per group
+    completion_ids: list[list[int]]  # groups * group_size
+    texts: list[str]
+    group_size: int
+    truncated: list[bool]  # True where generation hit max_new_tokens without an end token
+
+    def samples(self, prompt_field: str) -> list[dict[str, Any]]:
+        """What the verifiers see: the data row, `prompt`, and `completion` (text, or a message
+        list when the prompt was a chat conversation)."""
+        out = []
+        for i, text in enumerate(self.texts):
+            row = self.rows[i // self.group_size]
+            prompt = row[prompt_field]
+            completion: Any = [{"role": "assistant", "content": text}] if isinstance(prompt, list) else text
+            out.append({**row, "prompt": prompt, "completion": completion})
+        return out
+
+
+# --- setup -----------------------------------------------------------------------------------------
+
+
+def _step_seed(seed: int, step: int, salt: int = 0) -> int:
+    """Independent, reproducible seed for one step: resume needs only the step number."""
+    return int(np.random.SeedSequence([seed, step, salt]).generate_state(1)[0])
+
+
+def _apply_overrides(spec: Spec, overrides: dict[str, Any] | None) -> tuple[TrainConfig, AdvantageConfig]:
+    """`--set key=value` pairs: `train.<field>` (or a bare train field) and `advantage.<field>`.
+    String values are read as YAML, so `--set lr=1e-3` and `--set ref_model=null` work."""
+    train = spec.train if isinstance(spec.train, TrainConfig) else spec.config.train
+    if train is None:
+        raise ValueError(f"{spec.path}: the spec has no `train:` section; add one to use `rewardkit train`")
+    train_data = train.model_dump() if isinstance(train, TrainConfig) else dict(train)
+    adv_data = spec.config.advantage.model_dump()
+    for key, raw in (overrides or {}).items():
+        value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+        section, _, name = key.rpartition(".")
+        if section in ("", "train"):
+            train_data[name] = value
+        elif section == "advantage":
+            adv_data[name] = value
+        else:
+            raise ValueError(f"cannot override {key!r}: use train.<field> or advantage.<field>")
+    return TrainConfig.model_validate(train_data), AdvantageConfig.model_validate(adv_data)
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _pick_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def _lr_lambda(cfg: TrainConfig):  # -> Callable[[int], float]
+    def factor(done: int) -> float:  # `done` optimizer-schedule steps taken so far
+        if cfg.warmup_steps and done < cfg.warmup_steps:
+            return (done + 1) / cfg.warmup_steps
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        span = max(1, cfg.steps - cfg.warmup_steps)
+        progress = min(1.0, (done - cfg.warmup_steps) / span)
+        if cfg.lr_schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _make_optimizer(cfg: TrainConfig, model: Any) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
+def _required_fields(spec: Spec) -> list[tuple[str, str]]:
+    return [(r.name, f) for r in spec.rewards for f in r.verifier.required_fields()]
+
+
+def _load_data(cfg: TrainConfig, spec: Spec, spec_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Training rows and held-out rows, both checked against what the rewards need."""
+    path = resolve_path(cfg.data, spec_dir)
+    if path is None:
+        raise DataError(f"train.data: {cfg.data!r} not found next to {spec.path} nor in {Path.cwd()}")
+    rows = load_rows(path)
+    needs = _required_fields(spec)
+    check_rows(rows, str(path), cfg.prompt_field, needs, cfg.check_rows)
+    eval_rows: list[dict[str, Any]] = []
+    if cfg.eval_data:
+        eval_path = resolve_path(cfg.eval_data, spec_dir)
+        if eval_path is None:
+            raise DataError(f"train.eval_data: {cfg.eval_data!r} not found next to {spec.path} nor in {Path.cwd()}")
+        eval_rows = load_rows(eval_path)
+        check_rows(eval_rows, str(eval_path), cfg.prompt_field, needs, cfg.check_rows)
+    elif cfg.eval_size:
+        if cfg.eval_size >= len(rows):
+            raise DataError(f"train.eval_size ({cfg.eval_size}) leaves no training rows out of {len(rows)}")
+        perm = np.random.default_rng([cfg.seed, 7]).permutation(len(rows))
+        held = set(perm[: cfg.eval_size].tolist())
+        eval_rows = [rows[i] for i in sorted(held)]
+        rows = [r for i, r in enumerate(rows) if i not in held]
+    return rows, eval_rows
+
+
+def _load_chat_template(value: str | None, spec_dir: Path) -> str | None:
+    if value is None or "{" in value:
+        return value
+    path = resolve_path(value, spec_dir)
+    if path is None:
+        raise DataError(f"train.chat_template: {value!r} is neither a Jinja template nor an existing file")
+    return path.read_text(encoding="utf-8")
+
+
+def _model_source(value: str, spec_dir: Path) -> str:
+    """A local folder when one exists (next to the spec, then here), else the hub id as written."""
+    path = resolve_path(value, spec_dir)
+    return str(path) if path is not None else value
+
+
+def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] | None = None) -> Run:
+    """Load spec, data, policy (from a checkpoint when resuming), optimizer and rollout engine."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = load_spec(spec_path)
+    cfg, adv = _apply_overrides(spec, overrides)
+    spec_dir = Path(spec_path).resolve().parent
+    rows, eval_rows = _load_data(cfg, spec, spec_dir)
+
+    restored = checkpoint.load(resume) if resume else None
+    output_dir = restored.path.parent.parent if restored else Path(cfg.output_dir or f"runs/{spec.config.name}")
+    if restored:
+        _warn_config_changes(restored.extra.get("config", {}), cfg)
+
+    torch.manual_seed(cfg.seed)
+    device = _pick_device(cfg.device)
+    dtype = _pick_dtype(cfg.dtype, device)
+    base = _model_source(cfg.model, spec_dir)
+    model_path = str(restored.model_dir) if restored else base
+    tokenizer = AutoTokenizer.from_pretrained(
+        _model_source(cfg.tokenizer, spec_dir) if cfg.tokenizer else model_path
+    )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device)
+    model.train()
+    ref_model = None
+    if cfg.kl_coef > 0:
+        ref_model = AutoModelForCausalLM.from_pretrained(_model_source(cfg.ref_model or cfg.model, spec_dir),
+                                                         dtype=dtype).to(device)
+        ref_model.eval().requires_grad_(False)
+
+    optimizer = _make_optimizer(cfg, model)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+    if restored:
+        optimizer.load_state_dict(restored.optimizer)
+        scheduler.load_state_dict(restored.scheduler)
+
+    backend = choose_backend(cfg.backend, device)
+    eos_ids = _eos_ids(model, tokenizer)
+    engine: Engine
+    if backend == "vllm":
+        engine = VLLMEngine(model_path, dtype=str(dtype).removeprefix("torch."),
+                            gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+                            max_model_len=(cfg.max_prompt_tokens or 1024) + cfg.max_new_tokens,
+                            seed=cfg.seed, eos_ids=eos_ids)
+    else:
+        engine = TransformersEngine(model, eos_ids, tokenizer.pad_token_id)
+    return Run(spec=spec, cfg=cfg, adv=adv, model=model, tokenizer=tokenizer, ref_model=ref_model,
+               optimizer=optimizer, scheduler=scheduler, engine=engine, backend=backend, device=device,
+               rows=rows, eval_rows=eval_rows, output_dir=output_dir, model_path=base,
+               step=restored.step if restored else 0,
+               chat_template=_load_chat_template(cfg.chat_template, spec_dir))
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids = model.generation_config.eos_token_id
+    found = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        found.add(tokenizer.eos_token_id)
+    return found
+
+
+def _warn_config_changes(saved: dict[str, Any], cfg: TrainConfig) -> None:
+    changed = [k for k, v in cfg.model_dump(mode="json").items()
+               if k in saved and saved[k] != v and k not in RESUMABLE_CHANGES]
+    if changed:
+        warnings.warn(f"resuming with changed settings {changed}: the run will not match an uninterrupted one",
+                      stacklevel=3)
+
+
+# --- the four phases -------------------------------------------------------------------------------
+
+
+def _prompt_ids(run: Run, rows: Sequence[dict[str, Any]]) -> list[list[int]]:
+    cfg = run.cfg
+    texts = [render_prompt(r[cfg.prompt_field], run.tokenizer, cfg.prompt_format, run.chat_template) for r in rows]
+    return encode_prompts(texts, run.tokenizer, cfg.max_prompt_tokens)
+
+
+def generate(run: Run, rows: Sequence[dict[str, Any]], n: int, seed: int, greedy: bool = False) -> Rollouts:
+    """`n` completions for each row's prompt, decoded for the verifiers."""
+    cfg = run.cfg
+    prompt_ids = _prompt_ids(run, rows)
+    sampling = SamplingSettings(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.top_k, greedy)
+    completions = run.engine.generate(prompt_ids, n, sampling, seed)
+    eos = _eos_ids(run.model, run.tokenizer)
+    truncated = [not (c and c[-1] in eos) for c in completions]
+    # Only the final end token is dropped: special tokens inside a completion stay visible, so a
+    # verifier sees everything the policy produced (no gaming a length limit with hidden tokens).
+    texts = run.tokenizer.batch_decode([c if t else c[:-1] for c, t in zip(completions, truncated, strict=True)],
+                                       skip_special_tokens=False)
+    return Rollouts(list(rows), prompt_ids, completions, texts, n, truncated)
+
+
+def score(run: Run, rollouts: Rollouts) -> ScoreTable:
+    """Every reward on every completion; failures become cells, never exceptions."""
+    ctx = ScoringContext(tokenizer=run.tokenizer, workers=run.cfg.score_workers)
+    return run.spec.score(rollouts.samples(run.cfg.prompt_field), ctx)
+
+
+def advantages(run: Run, table: ScoreTable, group_size: int) -> np.ndarray:
+    """One advantage per completion, `[groups, group_size]`, by the spec's method."""
+    values = table.values.reshape(-1, group_size, len(table.reward_names))
+    adv = compute_advantages(values, run.spec.weights, run.adv.method, run.adv.eps, run.adv.batch_norm)
+    return np.nan_to_num(np.asarray(adv, dtype=np.float64), nan=0.0)
+
+
+def _batch_tensors(run: Run, rollouts: Rollouts, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
+    """Left-padded prompt + right-padded completion, with masks and positions that match generation."""
+    pad = run.tokenizer.pad_token_id
+    prompts = [rollouts.prompt_ids[i // rollouts.group_size] for i in idx]
+    comps = [rollouts.completion_ids[i] for i in idx]
+    p_len = max(len(p) for p in prompts)
+    c_len = max(1, max(len(c) for c in comps))
+    ids = torch.full((len(idx), p_len + c_len), pad, dtype=torch.long)
+    attn = torch.zeros_like(ids)
+    for row, (p, c) in enumerate(zip(prompts, comps, strict=True)):
+        ids[row, p_len - len(p) : p_len] = torch.tensor(p)
+        attn[row, p_len - len(p) : p_len] = 1
+        if c:
+            ids[row, p_len : p_len + len(c)] = torch.tensor(c)
+            attn[row, p_len : p_len + len(c)] = 1
+    comp_mask = attn[:, p_len:].clone()
+    positions = (attn.cumsum(-1) - 1).clamp(min=0)
+    dev = run.device
+    return ids.to(dev), attn.to(dev), positions.to(dev), comp_mask.to(dev), torch.tensor(p_len)
+
+
+def _token_logprobs(model: Any, ids: torch.Tensor, attn: torch.Tensor, positions: torch.Tensor,
+                    p_len: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of the completion tokens (at the sampling temperature) and per-token entropy."""
+    c_len = ids.shape[1] - p_len
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=positions,
+                   logits_to_keep=c_len + 1).logits[:, :-1].float()
+    logp_all = torch.log_softmax(logits / temperature, dim=-1)
+    logp = logp_all.gather(-1, ids[:, p_len:].unsqueeze(-1)).squeeze(-1)
+    with torch.no_grad():
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy
+
+
+def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
+    """Clipped policy-gradient step(s) on this batch; returns loss, clip fraction, KL, grad norm.
+
+    The loss per token is -min(r*A, clip(r, 1-low, 1+high)*A) + kl_coef * k3(ref || policy), with
+    r = pi/pi_old. With one update per batch pi_old is the current policy (r = 1, no clipping), so
+    its log-probs come from the same forward pass; with more, they are computed once up front.
+    """
+    cfg, model = run.cfg, run.model
+    n = len(rollouts.completion_ids)
+    a = torch.tensor(adv.reshape(-1), dtype=torch.float32, device=run.device)
+    micro = [list(chunk) for chunk in np.array_split(np.arange(n), cfg.grad_accum) if len(chunk)]
+    batches = [_batch_tensors(run, rollouts, idx) for idx in micro]
+    total_tokens = sum(int(b[3].sum()) for b in batches)
+    denom = float(max(1, total_tokens if cfg.loss_aggregation == "token_mean" else n))
+
+    old_logp: list[torch.Tensor | None] = [None] * len(batches)
+    ref_logp: list[torch.Tensor | None] = [None] * len(batches)
+    with torch.no_grad():
+        for k, (ids, attn, pos, _, p_len) in enumerate(batches):
+            if cfg.updates_per_batch > 1:
+                old_logp[k] = _token_logprobs(model, ids, attn, pos, int(p_len), cfg.temperature)[0]
+            if run.ref_model is not None:
+                ref_logp[k] = _token_logprobs(run.ref_model, ids, attn, pos, int(p_len), cfg.temperature)[0]
+
+    stats = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+    for _ in range(cfg.updates_per_batch):
+        clipped = kl_sum = ent_sum = loss_sum = 0.0
+        for k, (ids, attn, pos, mask, p_len) in enumerate(batches):
+            logp, entropy = _token_logprobs(model, ids, attn, pos, int(p_len), cfg.temperature)
+            old = old_logp[k] if old_logp[k] is not None else logp.detach()
+            m = mask.float()
+            adv_tok = a[micro[k]].unsqueeze(-1)
+            ratio = torch.exp(logp - old)
+            unclipped = ratio * adv_tok
+            clipped_obj = torch.clamp(ratio, 1 - cfg.clip_low, 1 + cfg.clip_high) * adv_tok
+            per_token = -torch.minimum(unclipped, clipped_obj)
+            ref = ref_logp[k]
+            if ref is not None:
+                diff = ref - logp
+                kl_tok = torch.exp(diff) - diff - 1
+                per_token = per_token + cfg.kl_coef * kl_tok
+                kl_sum += float((kl_tok.detach() * m).sum())
+            if cfg.loss_aggregation == "token_mean":
+                loss = (per_token * m).sum() / denom
+            else:
+                loss = ((per_token * m).sum(-1) / m.sum(-1).clamp(min=1)).sum() / denom
+            loss.backward()
+            loss_sum += float(loss.detach())
+            clipped += float((((ratio < 1 - cfg.clip_low) & (adv_tok < 0)) |
+                              ((ratio > 1 + cfg.clip_high) & (adv_tok > 0))).float().mul(m).sum())
+            ent_sum += float((entropy.detach() * m).sum())
+        if cfg.max_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        else:
+            norm = torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        tokens = max(1, total_tokens)
+        stats["loss"] += loss_sum / cfg.updates_per_batch
+        stats["clip_fraction"] += clipped / tokens / cfg.updates_per_batch
+        stats["kl"] += kl_sum / tokens / cfg.updates_per_batch
+        stats["entropy"] += ent_sum / tokens / cfg.updates_per_batch
+        stats["grad_norm"] += float(norm) / cfg.updates_per_batch
+    run.scheduler.step()
+    if run.backend == "vllm":
+        run.engine.sync(model)
+    if run.ref_model is None:
+        stats["kl"] = math.nan
+    return stats
+
+
+# --- one step, metrics -----------------------------------------------------------------------------
+
+
+def reward_metrics(table: ScoreTable, prefix: str = "reward") -> dict[str, float]:
+    """Per reward: mean, pass rate, gated share and error count."""
+    out: dict[str, float] = {}
+    for s in table.summary():
+        out[f"{prefix}/{s.name}/mean"] = s.mean
+        out[f"{prefix}/{s.name}/pass_rate"] = s.pass_rate
+        out[f"{prefix}/{s.name}/gated_share"] = s.gated / max(1, s.count)
+        out[f"{prefix}/{s.name}/errors"] = s.errors
+    return out
+
+
+def _advantage_metrics(adv: np.ndarray) -> dict[str, float]:
+    flat = adv.reshape(-1)
+    flat_groups = np.all(np.isclose(adv, adv[:, :1], atol=1e-9), axis=1)
+    return {
+        "adv/mean": float(flat.mean()), "adv/std": float(flat.std()),
+        "adv/min": float(flat.min()), "adv/max": float(flat.max()),
+        "adv/distinct": float(len(np.unique(np.round(flat, 6)))),
+        "adv/zero_groups": float(flat_groups.mean()),
+    }
+
+
+def train_step(run: Run) -> dict[str, float]:
+    """Advance the run by one step; returns that step's metrics (also what gets logged)."""
+    cfg = run.cfg
+    step = run.step + 1
+    torch.manual_seed(_step_seed(cfg.seed, step))  # anything random outside generation (e.g. dropout)
+    rows = [run.rows[i] for i in batch_indices(len(run.rows), cfg.prompts_per_step, step, cfg.seed)]
+
+    t0 = time.perf_counter()
+    rollouts = generate(run, rows, cfg.group_size, seed=_step_seed(cfg.seed, step, 1))
+    t1 = time.perf_counter()
+    table = score(run, rollouts)
+    t2 = time.perf_counter()
+    adv = advantages(run, table, cfg.group_size)
+    lr = run.scheduler.get_last_lr()[0]
+    stats = update(run, rollouts, adv)
+    t3 = time.perf_counter()
+    run.step = step
+
+    lengths = np.array([len(c) for c in rollouts.completion_ids], dtype=np.float64)
+    metrics: dict[str, float] = {"step": step, "lr": lr, **stats}
+    metrics.update(reward_metrics(table))
+    metrics.update(_advantage_metrics(adv))
+    metrics.update({
+        "len/mean": float(lengths.mean()), "len/min": float(lengths.min()), "len/max": float(lengths.max()),
+        "len/truncated": float(np.mean(rollouts.truncated)),
+        "time/generate": t1 - t0, "time/score": t2 - t1, "time/update": t3 - t2, "time/step": t3 - t0,
+    })
+    return metrics
+
+
+def evaluate(run: Run) -> dict[str, float]:
+    """Per-reward means on the held-out prompts, one completion each."""
+    chunk = max(1, run.cfg.prompts_per_step * run.cfg.group_size)
+    tables = []
+    for start in range(0, len(run.eval_rows), chunk):
+        rollouts = generate(run, run.eval_rows[start : start + chunk], 1,
+                            seed=_step_seed(run.cfg.seed, start, 2), greedy=run.cfg.eval_greedy)
+        tables.append(score(run, rollouts))
+    cells = [row for t in tables for row in t.cells]
+    merged = ScoreTable(tables[0].reward_names, cells, tables[0].pass_at)
+    return {k: v for k, v in reward_metrics(merged, "eval").items() if k.endswith(("/mean", "/pass_rate"))}
+
+
+def save_checkpoint(run: Run) -> Path:
+    extra = {"spec": run.spec.path, "config": run.cfg.model_dump(mode="json"),
+             "advantage": run.adv.model_dump(mode="json")}
+    return checkpoint.save(run.output_dir, run.step, run.model, run.tokenizer, run.optimizer, run.scheduler,
+                           extra, keep=run.cfg.keep_checkpoints)
+
+
+# --- logging ---------------------------------------------------------------------------------------
+
+
+class MetricsLog:
+    """Appends one JSON object per step to `metrics.jsonl` (and TensorBoard when installed).
+
+    On resume, lines after the checkpoint's step are dropped so the log reads as one clean run.
+    """
+
+    def __init__(self, output_dir: Path, start_step: int, tensorboard: bool) -> None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self.path = output_dir / "metrics.jsonl"
+        kept = []
+        if self.path.exists() and start_step > 0:
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= start_step]
+        self.path.write_text("".join(line + "\n" for line in kept))
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(output_dir / "tensorboard"))
+            except ImportError:
+                self.writer = None
+
+    def write(self, metrics: dict[str, float]) -> None:
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+        with self.path.open("a") as f:
+            f.write(json.dumps(clean) + "\n")
+        if self.writer is not None:
+            for k, v in metrics.items():
+                if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
+                    self.writer.add_scalar(k, v, int(metrics["step"]))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _summary(metrics: dict[str, float], names: list[str]) -> str:
+    return "  ".join(f"{n}={metrics[f'reward/{n}/mean']:.2f}" for n in names
+                     if math.isfinite(metrics.get(f"reward/{n}/mean", math.nan)))
+
+
+@contextmanager
+def _progress(enabled: bool, total: int, done: int) -> Iterator[Any]:
+    """A rich progress bar on a terminal; elsewhere a plain line every few steps."""
+    if enabled and sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("step"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
+                      TextColumn("{task.fields[info]}"), transient=False) as bar:
+            task = bar.add_task("train", total=total, completed=done, info="")
+            yield lambda step, info: bar.update(task, completed=step, info=info)
+    else:
+        every = max(1, total // 20)
+
+        def report(step: int, info: str) -> None:
+            if enabled and (step % every == 0 or step == total):
+                print(f"step {step}/{total}  {info}", file=sys.stderr, flush=True)
+
+        yield report
+
+
+@contextmanager
+def _graceful_interrupt(run: Run) -> Iterator[None]:
+    """First Ctrl-C: finish the current step, checkpoint, stop. Second Ctrl-C: stop at once."""
+    def handler(signum: int, frame: Any) -> None:
+        if run.stop_requested:
+            raise KeyboardInterrupt
+        run.stop_requested = True
+        print("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to abort)", file=sys.stderr)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --- the entry point -------------------------------------------------------------------------------
+
+
+def train(spec_path: str, resume: str | None = None, overrides: dict[str, Any] | None = None) -> Path:
+    """Train the policy of `spec_path` (`rewardkit train`); returns the run folder.
+
+    `resume` is a checkpoint folder or a run folder (its newest checkpoint); `overrides` maps
+    `train.<field>` / `advantage.<field>` to values, as `--set` does.
+    """
+    run = setup(spec_path, resume, overrides)
+    cfg = run.cfg
+    log = MetricsLog(run.output_dir, run.step, cfg.tensorboard)
+    (run.output_dir / "config.json").write_text(json.dumps(
+        {"spec": str(Path(spec_path).resolve()), "train": cfg.model_dump(mode="json"),
+         "advantage": run.adv.model_dump(mode="json"), "backend": run.backend, "device": str(run.device)},
+        indent=2))
+    names = run.spec.reward_names
+    saved_at = -1
+    try:
+        with _graceful_interrupt(run), _progress(cfg.progress, cfg.steps, run.step) as report:
+            while run.step < cfg.steps and not run.stop_requested:
+                metrics = train_step(run)
+                if cfg.eval_every and run.eval_rows and (run.step % cfg.eval_every == 0 or run.step == cfg.steps):
+                    t = time.perf_counter()
+                    metrics.update(evaluate(run))
+                    metrics["time/eval"] = time.perf_counter() - t
+                log.write(metrics)
+                report(run.step, _summary(metrics, names))
+                if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
+                    save_checkpoint(run)
+                    saved_at = run.step
+        if saved_at != run.step:
+            path = save_checkpoint(run)
+            if run.stop_requested:
+                print(f"stopped at step {run.step}; resume with --resume {path}", file=sys.stderr)
+    finally:
+        log.close()
+        run.spec.close()
+    return run.output_dir
