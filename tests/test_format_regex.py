@@ -101,11 +101,14 @@ def test_every_arg_is_documented() -> None:
 
 
 def test_catastrophic_backtracking_is_time_bounded() -> None:
+    """The `regex` package's timeout counts CPU time: 0.5 s of matching, which is 0.5 s of wall time
+    on an idle core and more only when other processes take the core away."""
     v = make(pattern=r"(a+)+$", mode="search")
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.thread_time()
     value, reason = score(v, "a" * 5000 + "!")
-    elapsed = time.monotonic() - start
-    assert elapsed < 1.0, elapsed
+    cpu, elapsed = time.thread_time() - cpu, time.monotonic() - start
+    assert cpu < 1.0, cpu
+    assert elapsed < 5.0, elapsed  # generous: CI boxes are shared
     assert value == 0.0 and "timed out after 0.5 s" in reason and "backtracking" in reason
 
 
@@ -117,13 +120,19 @@ def test_timeout_can_be_an_error() -> None:
 
 def test_time_bound_holds_in_a_worker_thread() -> None:
     v = make(pattern=r"(a|aa)+$", mode="search", timeout_s=0.3)
-    out: list[tuple[float, str]] = []
-    t = threading.Thread(target=lambda: out.append(score(v, "a" * 5000 + "!")))
-    start = time.monotonic()
+    out: list[tuple[float, str, float]] = []
+
+    def work() -> None:
+        cpu = time.thread_time()
+        value, reason = score(v, "a" * 5000 + "!")
+        out.append((value, reason, time.thread_time() - cpu))
+
+    t = threading.Thread(target=work)
     t.start()
-    t.join(5)
-    assert not t.is_alive() and time.monotonic() - start < 1.0
-    assert out[0][0] == 0.0 and "timed out" in out[0][1]
+    t.join(10)
+    assert not t.is_alive()
+    value, reason, cpu = out[0]
+    assert value == 0.0 and "timed out" in reason and cpu < 1.0
 
 
 def test_chat_message_completion() -> None:

@@ -4,7 +4,9 @@ Matching uses the `regex` package rather than `re` because it takes a `timeout`:
 checked inside the matching loop itself, so a catastrophic pattern such as `(a+)+$` on an
 adversarial completion stops on time in any thread, with no signals and no worker process (a
 killable worker would cost a pipe round trip per sample, about 50x the cost of a typical match).
-`concurrent=True` releases the GIL while matching, so thread pools scale.
+`concurrent=True` releases the GIL while matching, so thread pools scale. Note that `regex`
+measures the timeout in CPU time: on an idle core that is wall time; on an overloaded machine the
+wall time stretches with the load, but the work done per completion stays bounded.
 """
 
 from __future__ import annotations
@@ -108,8 +110,8 @@ class FormatRegexArgs(VerifierArgs):
     strip: bool = Field(
         False, description="Trim whitespace around the completion before matching (models often end with a newline).")
     timeout_s: float = Field(
-        0.5, gt=0, le=60, description="Matching time budget per completion, all patterns together; a pattern "
-        "still running then fails with a 'timed out' reason.")
+        0.5, gt=0, le=60, description="Matching time budget per completion, all patterns together (inside "
+        "one match `regex` counts CPU time); a pattern still running then fails with a 'timed out' reason.")
     on_timeout: Literal["fail", "error"] = Field(
         "fail", description="A timed-out pattern fails the rule (`fail`), or the whole sample is reported as "
         "an error for the spec's on_error policy (`error`).")
