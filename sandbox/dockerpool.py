@@ -193,6 +193,7 @@ class DockerSandbox(PooledSandbox):
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 auto_remove=True,
+                log_config={"Type": "none"},  # the runner's stdout is our protocol, not a log
             )
             config = api.create_container_config(
                 self.image,

@@ -9,10 +9,14 @@ no-op), orphans (double-forked daemons) are reparented to it, and `kill(-1)` fro
 every other process in the container. When stdin closes (the host went away) it exits, and the
 container, started with auto-remove, disappears.
 
-The host sends this file's source as `python3 -c`, so any image with a python3 works.
+The host sends this file's source as `python3 -c`, so any image with a python3 works. The imports
+above are also what a forked child needs, so that fork-server runs don't pay for them.
 """
 
+import atexit
 import base64
+import builtins
+import io
 import json
 import os
 import resource
@@ -20,7 +24,10 @@ import select
 import shutil
 import signal
 import sys
+import threading
 import time
+import traceback
+import types
 
 WORK = "/work"
 SCRATCH = ("/work", "/tmp", "/dev/shm")
@@ -98,11 +105,6 @@ def _run_script_here(argv, env):
     traceback without our frames. Differences: modules the runner imported are already loaded,
     and the hash seed is shared by the runs of one runner. Never returns.
     """
-    import builtins
-    import io
-    import traceback
-    import types
-
     script = os.path.join(WORK, argv[0])
     sys.argv = list(argv)
     sys.path[0] = os.path.dirname(script)
@@ -136,14 +138,10 @@ def _run_script_here(argv, env):
         traceback.print_exception(type(exc), exc, tb)
         code = 1
     try:
-        import threading
-
         threading._shutdown()  # type: ignore[attr-defined]  # wait for the program's non-daemon threads, like interpreter exit
     except Exception:  # noqa: BLE001
         pass
     try:
-        import atexit
-
         atexit._run_exitfuncs()
     except Exception:  # noqa: BLE001
         pass
