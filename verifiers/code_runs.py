@@ -65,7 +65,7 @@ class Outcome:
     """One test's run, judged. `fault` is None (ran cleanly), "program" (a bug: raised, crashed,
     timed out, was killed at a limit) or "test" (the test's own check failed: a wrong answer)."""
 
-    status: str            # the sandbox status, or "cached-error" / "not-run"
+    status: str            # the sandbox status, or "not-run" (over the sample's time budget)
     fault: str | None
     detail: str            # why, for the reason line
     stdout: str = ""
@@ -74,14 +74,11 @@ class Outcome:
     error: str | None = None  # the sandbox failed: not the program's fault
 
 
-NOT_RUN = Outcome("not-run", None, "not run")
-
-
 def build_plan(sample: Sample, args: CodeRunArgs, reward: str = "") -> Plan:
     """Read the program and the tests out of one sample. Never raises."""
     try:
         cases = _cases(sample, args, reward)
-    except (KeyError, TestDataError, TypeError, ValueError) as exc:
+    except (KeyError, TestDataError, TypeError, ValueError, RecursionError) as exc:
         return Plan(data_error=one_line(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)))
     if not cases:
         return Plan(data_error=f"the sample has no tests in {args.tests!r}")
@@ -131,7 +128,7 @@ def _safe(text: str) -> str:
 
 def to_program(program: str, case: TestCase, limits: Limits) -> tuple[Program, str]:
     """The sandbox program for one test, and the nonce its harness report carries ('' for stdio)."""
-    files = {"solution.py": _safe(program)}
+    files = {"solution.py": program}  # valid UTF-8: compile_problem rejected lone surrogates
     if case.kind == "stdio":
         return Program(("python3", "solution.py"), files, _safe(case.stdin), limits), ""
     nonce = "@rewardkit:" + secrets.token_hex(16) + ":"
@@ -165,13 +162,13 @@ def judge(result: RunResult, nonce: str, limits: Limits) -> Outcome:
         if status == "ok":
             return Outcome(status, None, "ran", stdout=stdout, wall_s=wall)
         return Outcome(status, "program", _crash_detail(result), stdout=stdout, wall_s=wall)
-    report, own_output = _report(stdout, nonce)
+    report = _report(stdout, nonce)
     if report is None:
         how = "it exited early, closed stdout or crashed the interpreter"
         detail = _crash_detail(result) if status != "ok" else f"no test report ({how})"
-        return Outcome(status, "program", detail, stdout=own_output, wall_s=wall)
+        return Outcome(status, "program", detail, wall_s=wall)
     if report.get("ok"):
-        return Outcome(status, None, "passed", stdout=own_output, result=report.get("result"), wall_s=wall)
+        return Outcome(status, None, "passed", result=report.get("result"), wall_s=wall)
     error = str(report.get("error") or "failed")
     fault = "program" if report.get("fault") == "program" else "test"
     if fault == "program" and error.startswith("MemoryError"):
@@ -180,19 +177,20 @@ def judge(result: RunResult, nonce: str, limits: Limits) -> Outcome:
     detail = f"{error} in `{line}`" if fault == "test" and line else error
     if report.get("stage") == "test-compile":
         return Outcome(status, None, detail, wall_s=wall, error=f"the test does not compile: {error}")
-    return Outcome(status, fault, detail, stdout=own_output, wall_s=wall)
+    return Outcome(status, fault, detail, wall_s=wall)
 
 
-def _report(stdout: str, nonce: str) -> tuple[dict[str, Any] | None, str]:
+def _report(stdout: str, nonce: str) -> dict[str, Any] | None:
+    """The harness's report: the JSON after the last nonce (the program cannot know the nonce)."""
     at = stdout.rfind(nonce)
     if at < 0:
-        return None, stdout
+        return None
     line = stdout[at + len(nonce):].split("\n", 1)[0]
     try:
         report = json.loads(line)
     except (ValueError, RecursionError):
-        return None, stdout
-    return (report if isinstance(report, dict) else None), stdout[: max(0, at - 1)]
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def _crash_detail(result: RunResult) -> str:
@@ -265,7 +263,7 @@ class RunCache:
 
 def run_plans(plans: Sequence[Plan], runner: RunCache, args: CodeRunArgs,
               stop: Callable[[TestCase, Outcome], bool] | None = None) -> list[list[Outcome]]:
-    """Outcomes of every case of every runnable plan (not-run cases get `NOT_RUN`-like entries).
+    """Outcomes of the cases of every runnable plan, in case order (a stopped sample has fewer).
 
     All samples' tests go to the sandbox together. With `stop` set (stop at first failure), tests
     go in rounds of 1, 2, 4, ... per sample so a failed sample stops early while the batch stays
