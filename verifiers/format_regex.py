@@ -99,7 +99,7 @@ class FormatRegexArgs(VerifierArgs):
         "fullmatch", description="Default for every pattern: `fullmatch` (the pattern spans the whole "
         "completion) or `search` (it occurs somewhere). Patterns with a count always search.")
     flags: list[FlagName] = Field(
-        default_factory=lambda: ["DOTALL"],
+        default_factory=lambda: ["DOTALL"],  # type: ignore[arg-type]
         description="Default regex flags for every pattern; DOTALL by default so that `.` crosses lines.")
     pattern: str | None = Field(None, description="Shorthand for a single pattern (same as `patterns: [...]`).")
     patterns: list[str | PatternRule] = Field(
@@ -142,7 +142,8 @@ class FormatRegexArgs(VerifierArgs):
 
     def rules(self) -> list[PatternRule]:
         """Every pattern as a fully resolved rule (inherited mode and flags filled in)."""
-        items: list[str | PatternRule] = ([self.pattern] if self.pattern is not None else []) + list(self.patterns)
+        items: list[str | PatternRule] = [self.pattern] if self.pattern is not None else []
+        items += self.patterns
         out = []
         for item in items:
             rule = PatternRule(pattern=item) if isinstance(item, str) else item
