@@ -202,7 +202,7 @@ def verdict(w: Watched, limits: Limits, note: str = "") -> RunResult:
         status = "ok"
     else:
         status = "runtime_error"
-        if code != 0 and "BlockingIOError" in _last_error_line(stderr):
+        if "BlockingIOError: [Errno 11]" in stderr:  # fork refused (forked copies' tracebacks interleave)
             limit = "pids"
         elif code != 0 and _last_error_line(stderr).startswith("OSError: [Errno 27]"):
             limit = "file_size"

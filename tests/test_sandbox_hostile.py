@@ -79,7 +79,7 @@ CASES = [
          lambda r, b, c: r.limit in ("pids", "wall", "cpu") or pytest.fail(f"limit {r.limit}")),
     Case("memory_bomb", Limits(memory_mb=256, wall_s=10), ("memory",),
          lambda r, b, c: r.limit == "memory" or pytest.fail(f"limit {r.limit}")),
-    Case("infinite_loop", Limits(cpu_s=1, wall_s=5), ("timeout",),
+    Case("infinite_loop", Limits(cpu_s=1, wall_s=15), ("timeout",),  # wall: room for a busy 2-core box
          lambda r, b, c: r.limit == "cpu" or pytest.fail(f"limit {r.limit}")),
     Case("sleep_past_limit", Limits(wall_s=1, cpu_s=5), ("timeout",),
          lambda r, b, c: r.limit == "wall" or pytest.fail(f"limit {r.limit}")),
