@@ -24,6 +24,7 @@ import traceback
 
 _write = os.write
 _dumps = json.dumps
+_loads = json.loads
 _exit = os._exit
 HARNESS = __file__ if "__file__" in globals() else "harness.py"
 TEST_FILE = "<rewardkit-test>"
@@ -192,7 +193,7 @@ def raise_missing(entry):
 
 def encode(value):
     try:
-        return {"json": json.loads(_dumps(value))}
+        return {"json": _loads(_dumps(value))}
     except BaseException:
         pass
     try:
