@@ -59,6 +59,8 @@ def _wipe(path):
 
 def _reap_all():
     """SIGKILL everything but us, then collect every zombie (we are PID 1)."""
+    if os.getpid() != 1:  # never outside our own pid namespace: see main()
+        raise RuntimeError("runner is not PID 1 of a pid namespace")
     while True:
         try:
             os.kill(-1, signal.SIGKILL)
@@ -244,6 +246,8 @@ def handle(req):
 
 def _kill_others():
     """SIGKILL every process in the container but us (kill(-1) skips the caller)."""
+    if os.getpid() != 1:  # never outside our own pid namespace: see main()
+        raise RuntimeError("runner is not PID 1 of a pid namespace")
     try:
         os.kill(-1, signal.SIGKILL)
     except ProcessLookupError:
@@ -251,6 +255,11 @@ def _kill_others():
 
 
 def main():
+    if os.getpid() != 1:
+        # kill(-1) between runs is only safe as init of a pid namespace of our own: anywhere else
+        # it would signal every process this user may signal. Refuse to start.
+        sys.stderr.write("runner.py must run as PID 1 of its own pid namespace (a sandbox); refusing\n")
+        sys.exit(2)
     os.umask(0o077)
     stdin = sys.stdin.buffer
     out = sys.stdout.buffer
