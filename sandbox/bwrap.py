@@ -31,7 +31,15 @@ from typing import Any
 
 from rewardkit.sandbox import uidpool
 from rewardkit.sandbox.base import Limits, Program, RunResult
-from rewardkit.sandbox.local import Watched, resolve_command, rlimit_args, sandbox_error, verdict, watch
+from rewardkit.sandbox.local import (
+    Watched,
+    resolve_command,
+    rlimit_args,
+    sandbox_error,
+    shared_uid_nproc,
+    verdict,
+    watch,
+)
 from rewardkit.sandbox.pool import RUNNER_SRC, PooledSandbox, Worker
 from rewardkit.sandbox.process import base_env
 
@@ -246,8 +254,8 @@ class BwrapSandbox(PooledSandbox):
         args += [*READ_ONLY_ROOT, *AS_SANDBOX_USER, "--", *resolve_command(program.command, self.python)]
         if self.prlimit:
             # bwrap's own two processes (outer monitor, namespace init) count against the cap too
-            lim2 = Limits(**{**lim.__dict__, "pids": lim.pids + 2})
-            args = [self.prlimit, *rlimit_args(lim2, use_nproc=self.drop), "--", *args]
+            nproc = lim.pids + 2 if self.drop else shared_uid_nproc(lim.pids + 2)
+            args = [self.prlimit, *rlimit_args(lim, nproc), "--", *args]
         return args
 
     def _run_fresh(self, program: Program) -> RunResult:

@@ -90,17 +90,25 @@ def resolve_command(command: tuple[str, ...], python: str) -> list[str]:
     return [head, *command[1:]]
 
 
-def rlimit_args(limits: Limits, use_nproc: bool) -> list[str]:
-    """`prlimit` options for a run (hard CPU limit one second above the soft one: SIGXCPU first)."""
+def rlimit_args(limits: Limits, nproc: int) -> list[str]:
+    """`prlimit` options for a run (hard CPU limit one second above the soft one: SIGXCPU first).
+
+    `nproc` is RLIMIT_NPROC, which the kernel counts per uid: `limits.pids` for a private uid,
+    more when the uid is shared (see `shared_uid_nproc`)."""
     cpu = max(1, int(limits.cpu_s + 0.999))
     mem = limits.memory_mb << 20
     fsize = limits.file_size_mb << 20
-    nofile = getattr(limits, "open_files", 256)
-    args = [f"--cpu={cpu}:{cpu + 1}", f"--as={mem}:{mem}", f"--fsize={fsize}:{fsize}",
-            f"--nofile={nofile}:{nofile}", "--core=0:0"]
-    if use_nproc:
-        args.append(f"--nproc={limits.pids}:{limits.pids}")
-    return args
+    nofile = limits.open_files
+    return [f"--cpu={cpu}:{cpu + 1}", f"--as={mem}:{mem}", f"--fsize={fsize}:{fsize}",
+            f"--nofile={nofile}:{nofile}", "--core=0:0", f"--nproc={nproc}:{nproc}"]
+
+
+def shared_uid_nproc(pids: int) -> int:
+    """Without a private uid, RLIMIT_NPROC counts all of the caller's processes: allow what runs
+    now plus `pids`. A rough cap (concurrent runs share the headroom), but a fork bomb stops."""
+    from rewardkit.sandbox.uidpool import pids_of_uid
+
+    return len(pids_of_uid(os.getuid())) + pids
 
 
 @dataclass

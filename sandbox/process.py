@@ -29,6 +29,7 @@ from rewardkit.sandbox.local import (
     rlimit_args,
     run_program,
     sandbox_error,
+    shared_uid_nproc,
 )
 
 MARKER = "REWARDKIT_SANDBOX_RUN"
@@ -109,7 +110,7 @@ class ProcessSandbox(Sandbox):
         return self.workers or max(1, os.cpu_count() or 1)
 
     def isolation(self) -> str:
-        who = "a private uid per run" if self.drop else "the caller's uid (not root)"
+        who = "a private uid per run" if self.drop else "the caller's own uid"
         return (f"process: rlimits (cpu, memory, processes, file size, open files), wall-time kill, "
                 f"scrubbed env, temp work dir, {who}. Does NOT stop: network access, reading "
                 f"world-readable host files, writes to world-writable dirs during the run (swept "
@@ -150,11 +151,12 @@ class ProcessSandbox(Sandbox):
                     for n in [root, *(os.path.join(root, d) for d in dirs), *(os.path.join(root, f) for f in files)]:
                         os.chown(n, slot.uid, slot.gid)
                 ids = {"user": slot.uid, "group": slot.gid, "extra_groups": []}
+            nproc = program.limits.pids if slot is not None else shared_uid_nproc(program.limits.pids)
             if self.prlimit:
-                argv = [self.prlimit, *rlimit_args(program.limits, use_nproc=slot is not None), "--", *argv]
+                argv = [self.prlimit, *rlimit_args(program.limits, nproc), "--", *argv]
                 preexec = None
             else:
-                preexec = _rlimit_preexec(program, slot is not None)
+                preexec = _rlimit_preexec(program, nproc)
             proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=stdin_fd, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
                                     preexec_fn=preexec, **ids)  # type: ignore[call-overload]
@@ -179,16 +181,14 @@ class ProcessSandbox(Sandbox):
             remove_tree(self.base)
 
 
-def _rlimit_preexec(program: Program, use_nproc: bool) -> Callable[[], None]:
+def _rlimit_preexec(program: Program, nproc: int) -> Callable[[], None]:
     import resource
 
     lim = program.limits
     cpu = max(1, int(lim.cpu_s + 0.999))
     pairs = [(resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_AS, (lim.memory_mb << 20,) * 2),
              (resource.RLIMIT_FSIZE, (lim.file_size_mb << 20,) * 2), (resource.RLIMIT_CORE, (0, 0)),
-             (resource.RLIMIT_NOFILE, (lim.open_files,) * 2)]
-    if use_nproc:
-        pairs.append((resource.RLIMIT_NPROC, (lim.pids, lim.pids)))
+             (resource.RLIMIT_NOFILE, (lim.open_files,) * 2), (resource.RLIMIT_NPROC, (nproc, nproc))]
 
     def preexec() -> None:
         for res, val in pairs:
