@@ -1,0 +1,211 @@
+"""tool_call_match vs BFCL's `ast_checker`, on the same BFCL pairs.
+
+The pairs are those of `tests/test_tool_call_bfcl.py`: BFCL's own ground-truth answers and
+systematic perturbations of them (wrong name, missing/extra/wrong-typed/wrong-valued arguments,
+reordered calls, ...), drawn over the simple, multiple, parallel and parallel-multiple
+categories (Python and live). Each row times one way of judging the same `n_samples` pairs:
+
+- `bfcl ast_checker (decoded calls)`: BFCL's checker alone, handed the calls already decoded;
+- `bfcl decode + ast_checker (python text)`: BFCL's pipeline on Python-syntax text, its
+  prompting format (`default_decode_ast_prompting`, then the checker);
+- `ours match only (decoded calls)`: our matcher on the same decoded calls;
+- `ours tool_call_match (python text)` / `(hermes text)` / `(openai messages)`: the verifier
+  end to end (parse + match + reason), single process;
+- `ours tool_call_match (hermes text), pool N`: `score_batch` with `ctx.workers = N` (the pool is
+  started and warmed before timing).
+
+Each rate is the best of `repeat` rounds in which the methods take turns (see `_interleaved`).
+
+Run: `.venv/bin/python bench/toolcall_bench.py [n_samples] [workers]`
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import importlib.util
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rewardkit.verifiers.tool_call_match import (
+    NORMALIZERS,
+    ToolCallMatch,
+    ToolCallMatchArgs,
+    _Judge,
+    compile_call,
+)
+from rewardkit.verifiers.tool_call_parsing import ToolCall, parse_functions, parse_reference
+
+from rewardkit.verifier import ScoringContext
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pairs_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "tool_call_bfcl_pairs", ROOT / "tests" / "test_tool_call_bfcl.py"
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError("tests/test_tool_call_bfcl.py not found")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def _interleaved(
+    methods: list[tuple[str, Callable[[], Any]]], n: int, repeat: int
+) -> tuple[list[float], list[Any]]:
+    """Best rate of each method over `repeat` rounds, the methods taking turns within a round.
+
+    Taking turns spreads any outside load over all methods alike; keeping the best run (as
+    `timeit` does) drops the runs that such load slowed down.
+    """
+    rates = [0.0] * len(methods)
+    verdicts: list[Any] = [None] * len(methods)
+    for _ in range(repeat):
+        for k, (_, fn) in enumerate(methods):
+            gc.collect()
+            start = time.perf_counter()
+            verdicts[k] = fn()
+            rates[k] = max(rates[k], n / (time.perf_counter() - start))
+    return rates, verdicts
+
+
+def rows(n_samples: int = 10000, workers: int = 2, repeat: int = 5) -> list[dict[str, Any]]:
+    """Samples per second of each way of judging the same `n_samples` BFCL pairs.
+
+    Each row: `method`, `samples`, `samples_per_s`, `vs_bfcl` (ratio to BFCL's checker on
+    decoded calls), `agree` (share of verdicts equal to BFCL's, where comparable).
+    """
+    pairs_mod = _pairs_module()
+    truth, perturbed = pairs_mod.pair_sets()
+    if not truth:
+        return [{"method": "skipped: bfcl-eval is not installed", "samples": 0, "samples_per_s": 0.0}]
+    pool = perturbed + truth  # perturbations first: about half the pairs are wrong, as in training
+    pairs = [pool[i % len(pool)] for i in range(n_samples)]
+    checker, language = pairs_mod.load_bfcl_checker()
+    from bfcl_eval.model_handler.utils import default_decode_ast_prompting
+
+    decoded = [copy.deepcopy(p.calls) for p in pairs]
+    python_text = [pairs_mod.render(p.calls, "python") for p in pairs]
+
+    def bfcl_checker() -> list[bool | None]:
+        out: list[bool | None] = []
+        for p, calls in zip(pairs, decoded, strict=True):
+            try:
+                out.append(
+                    checker(
+                        p.entry.functions,
+                        calls,
+                        p.entry.ground_truth,
+                        language.PYTHON,
+                        p.entry.category,
+                        pairs_mod.ORACLE_MODEL,
+                    )["valid"]
+                )
+            except Exception:  # noqa: BLE001 - BFCL's checker raises on some malformed calls
+                out.append(None)
+        return out
+
+    def bfcl_pipeline() -> list[bool | None]:
+        out: list[bool | None] = []
+        for p, text in zip(pairs, python_text, strict=True):
+            try:
+                calls = default_decode_ast_prompting(text)
+                out.append(
+                    checker(
+                        p.entry.functions,
+                        calls,
+                        p.entry.ground_truth,
+                        language.PYTHON,
+                        p.entry.category,
+                        pairs_mod.ORACLE_MODEL,
+                    )["valid"]
+                )
+            except Exception:  # noqa: BLE001
+                out.append(None)
+        return out
+
+    args = ToolCallMatchArgs(reference="answer", functions="functions", mode="exact")
+    norm = NORMALIZERS[args.string_match]
+    plans: dict[int, Any] = {}
+    for p in pairs:
+        if id(p.entry) not in plans:
+            schemas = parse_functions(p.entry.functions)
+            refs = parse_reference(p.entry.ground_truth)
+            plans[id(p.entry)] = [compile_call(r, schemas.get(r.name), norm) for r in refs]
+    preparsed = [[ToolCall(n, a) for call in p.calls for n, a in call.items()] for p in pairs]
+
+    def ours_match_only() -> list[bool]:
+        return [
+            _Judge(plans[id(p.entry)], calls, norm, args).exact()[0]
+            for p, calls in zip(pairs, preparsed, strict=True)
+        ]
+
+    def ours(fmt: str, ctx: ScoringContext) -> Callable[[], list[bool]]:
+        samples = [pairs_mod.sample_of(p) for p in pairs]
+        for sample, p in zip(samples, pairs, strict=True):
+            sample["completion"] = pairs_mod.render(p.calls, fmt)
+        verifier = ToolCallMatch(args)
+        if (ctx.workers or 1) > 1:
+            verifier.score_batch(samples[: args.pool_min_batch], ctx)  # start and warm the pool
+
+        def run() -> list[bool]:
+            return [s.value == 1.0 for s in verifier.score_batch(samples, ctx)]
+
+        run.verifier = verifier  # type: ignore[attr-defined]
+        return run
+
+    methods: list[tuple[str, Callable[[], Any]]] = [
+        ("bfcl ast_checker (decoded calls)", bfcl_checker),
+        ("bfcl decode + ast_checker (python text)", bfcl_pipeline),
+        ("ours match only (decoded calls)", ours_match_only),
+    ]
+    for fmt, label in (("python", "python text"), ("hermes", "hermes text"), ("openai", "openai messages")):
+        methods.append((f"ours tool_call_match ({label})", ours(fmt, ScoringContext())))
+    pooled = None
+    if workers > 1:
+        pooled = ours("hermes", ScoringContext(workers=workers))
+        methods.append((f"ours tool_call_match (hermes text), pool {workers}", pooled))
+    try:
+        rates, verdicts = _interleaved(methods, n_samples, repeat)
+    finally:
+        if pooled is not None:
+            pooled.verifier.close()  # type: ignore[attr-defined]
+    base_rate, base = rates[0], verdicts[0]
+    results = [(label, rate, v) for (label, _), rate, v in zip(methods, rates, verdicts, strict=True)]
+
+    table = []
+    for method, rate, verdicts in results:
+        comparable = [(a, b) for a, b in zip(verdicts, base, strict=True) if a is not None and b is not None]
+        agree = sum(a == b for a, b in comparable) / len(comparable) if comparable else float("nan")
+        table.append(
+            {
+                "method": method,
+                "samples": n_samples,
+                "samples_per_s": round(rate, 1),
+                "vs_bfcl": round(rate / base_rate, 2),
+                "agree": round(agree, 4),
+            }
+        )
+    return table
+
+
+def main() -> None:
+    n_samples = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    table = rows(n_samples, workers)
+    print(f"{'method':<48} {'samples':>8} {'samples/s':>11} {'vs bfcl':>8} {'agree':>7}")
+    for row in table:
+        print(
+            f"{row['method']:<48} {row['samples']:>8} {row['samples_per_s']:>11.0f} "
+            f"{row.get('vs_bfcl', 0):>8.2f} {row.get('agree', float('nan')):>7.4f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
