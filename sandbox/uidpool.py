@@ -107,6 +107,8 @@ def pids_of_uid(uid: int, skip: frozenset[int] = frozenset()) -> list[int]:
 
 def kill_all_of_uid(uid: int) -> None:
     """SIGKILL every process of `uid` at once: `kill -9 -1` run as that uid."""
+    if not UID_BASE <= uid < UID_BASE + UID_SLOTS:  # kill(-1) as any other uid could hit real processes
+        raise ValueError(f"uid {uid} is not a sandbox uid")
     try:
         subprocess.run(
             ["kill", "-9", "-1"],
