@@ -253,3 +253,38 @@ def test_pool_size_follows_batch_size_and_close_stops_workers() -> None:
     finally:
         v.close()
     assert all(p.poll() is not None for p in procs)
+
+
+def test_worker_that_died_between_calls_is_replaced() -> None:
+    v = MathEquivalence(MathEquivalence.Args(workers=1))
+    try:
+        assert v.score_batch([sample("\\boxed{1}", 1)], CTX)[0].value == 1.0
+        pool = v._pool
+        assert pool is not None
+        dead = pool._workers[0].proc
+        os.kill(dead.pid, signal.SIGKILL)
+        dead.wait()
+        scores = v.score_batch([sample("\\boxed{2}", 2), sample("\\boxed{3}", 2)], CTX)
+        assert [s.value for s in scores] == [1.0, 0.0] and all(s.error is None for s in scores)
+        assert pool.size() == 1 and pool._workers[0].proc is not dead
+    finally:
+        v.close()
+
+
+def test_pool_survives_a_worker_that_speaks_garbage() -> None:
+    """A worker whose stdout is not the JSON protocol (here `python -m this`, which prints a poem and
+    exits) is dropped, retried a bounded number of times, then its tasks fail with the reason."""
+    from rewardkit.verifiers.pool import WorkerPool
+
+    pool = WorkerPool("this", 1, deadline_s=lambda task: 5.0,
+                      on_kill=lambda task, why: {"i": task["i"], "failed": why})
+    try:
+        start = time.monotonic()
+        results = pool.run([{"i": 0}, {"i": 1}], [[0], [1]], 1)
+        assert time.monotonic() - start < 30
+    finally:
+        pool.close()
+    assert [r["i"] for r in results] == [0, 1]
+    assert all("worker failed to start" in r["failed"] and "not a protocol message" in r["failed"]
+               for r in results), results
+    assert pool.size() == 0

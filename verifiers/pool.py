@@ -132,17 +132,27 @@ class _Run:
             for w in self.pool._workers:
                 self._register(w)
             while self.left:
+                self._prune()
                 self._top_up()
                 self._feed()
                 self._wait()
                 self._enforce_deadlines()
         finally:
             self.sel.close()
+            for w in list(self.pool._workers):  # only after an exception: their queues are stale
+                if w.inflight:
+                    self.pool._kill(w)
         return [r if r is not None else self.pool.on_kill(self.tasks[i], "lost") for i, r in enumerate(self.results)]
 
     def _register(self, w: _Worker) -> None:
         _, out_fd = w.fds()
         self.sel.register(out_fd, selectors.EVENT_READ, (w, "r"))
+
+    def _prune(self) -> None:
+        """Drop workers that died while idle (e.g. killed from outside) before giving them work."""
+        for w in list(self.pool._workers):
+            if not w.inflight and w.proc.poll() is not None:
+                self._lost(w, "worker exited while idle")
 
     def _top_up(self) -> None:
         """Start workers up to the number wanted while there is queued work."""
@@ -218,7 +228,13 @@ class _Run:
         w.rbuf += data
         *lines, w.rbuf = w.rbuf.split(b"\n")
         for line in lines:
-            msg = json.loads(line)
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                msg = None
+            if not isinstance(msg, dict):
+                self._lost(w, "worker wrote something that is not a protocol message")
+                return
             if "ready" in msg:
                 if msg["ready"]:
                     w.ready = True
