@@ -145,8 +145,6 @@ class TrainConfig(BaseModel):
         batch = self.prompts_per_step * self.group_size
         if self.grad_accum > batch:
             raise ValueError(f"grad_accum ({self.grad_accum}) exceeds the completions per step ({batch})")
-        if self.warmup_steps > self.steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps})")
         if self.ref_model is not None and self.kl_coef == 0:
             raise ValueError("ref_model is set but kl_coef is 0: the reference would never be used")
         return self

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from pydantic import ValidationError
 
 from rewardkit.advantages import compute_advantages
 from rewardkit.scoring import ScoreTable
@@ -132,7 +133,10 @@ def _apply_overrides(spec: Spec, overrides: dict[str, Any] | None) -> tuple[Trai
             adv_data[name] = value
         else:
             raise ValueError(f"cannot override {key!r}: use train.<field> or advantage.<field>")
-    return TrainConfig.model_validate(train_data), AdvantageConfig.model_validate(adv_data)
+    try:
+        return TrainConfig.model_validate(train_data), AdvantageConfig.model_validate(adv_data)
+    except ValidationError as exc:
+        raise ValueError(f"{spec.path}: invalid setting after --set {overrides}: {exc}") from None
 
 
 def _pick_device(name: str) -> torch.device:

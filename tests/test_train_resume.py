@@ -1,0 +1,107 @@
+"""Checkpoint and resume: a resumed run continues bit-for-bit on CPU; Ctrl-C saves before exiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from rewardkit.trainers import checkpoint, gdpo  # noqa: E402
+from rewardkit.trainers.tiny_model import build_tiny_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = str(ROOT / "specs" / "demo.yaml")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"))
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _without_times(m: dict) -> dict:
+    return {k: v for k, v in m.items() if not k.startswith("time/")}
+
+
+def test_resumed_run_matches_straight_run_exactly(tiny: str, tmp_path: Path) -> None:
+    # Everything stateful is on: KL to a reference, two updates per batch (old log-probs, clipping),
+    # gradient accumulation, warmup + cosine schedule, Adam moments.
+    settings = {"model": tiny, "steps": 6, "checkpoint_every": 3, "keep_checkpoints": None, "progress": False,
+                "updates_per_batch": 2, "grad_accum": 2, "lr_schedule": "cosine", "warmup_steps": 2,
+                "eval_every": 3}
+    straight = gdpo.train(DEMO, overrides={**settings, "output_dir": str(tmp_path / "straight")})
+
+    # Resume from a copy of the step-3 checkpoint in a fresh run folder.
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(straight / "checkpoints" / "step-000003", resumed_dir / "checkpoints" / "step-000003")
+    resumed = gdpo.train(DEMO, resume=str(resumed_dir), overrides=settings)
+    assert resumed == resumed_dir
+
+    a, b = _metrics(straight), _metrics(resumed)
+    assert [m["step"] for m in b] == [4, 5, 6]
+    assert [_without_times(m) for m in a[3:]] == [_without_times(m) for m in b]
+
+    final_a = checkpoint.find(straight)
+    final_b = checkpoint.find(resumed)
+    assert final_a.name == final_b.name == "step-000006"
+    from safetensors.torch import load_file
+
+    wa = load_file(final_a / "model" / "model.safetensors")
+    wb = load_file(final_b / "model" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    sa = torch.load(final_a / "trainer_state.pt", weights_only=False)["optimizer"]["state"]
+    sb = torch.load(final_b / "trainer_state.pt", weights_only=False)["optimizer"]["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+
+
+def test_resume_drops_log_lines_after_the_checkpoint(tiny: str, tmp_path: Path) -> None:
+    settings = {"model": tiny, "steps": 4, "checkpoint_every": 2, "keep_checkpoints": None, "progress": False,
+                "output_dir": str(tmp_path / "run")}
+    run = gdpo.train(DEMO, overrides=settings)
+    before = _metrics(run)
+    gdpo.train(DEMO, resume=str(run / "checkpoints" / "step-000002"), overrides=settings)
+    after = _metrics(run)
+    assert [m["step"] for m in after] == [1, 2, 3, 4]
+    assert [_without_times(m) for m in after] == [_without_times(m) for m in before]
+
+
+def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code = ("import sys; from rewardkit.trainers.gdpo import train; "
+            f"train({DEMO!r}, overrides={{'model': {tiny!r}, 'output_dir': {str(out)!r}, 'steps': 100000, "
+            "'checkpoint_every': 0, 'eval_every': 0})")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        log = out / "metrics.jsonl"
+        while not (log.exists() and len(log.read_text().splitlines()) >= 3):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    steps_logged = len(log.read_text().splitlines())
+    saved = checkpoint.find(out)
+    assert saved.name == f"step-{steps_logged:06d}"
+    assert f"resume with --resume {saved}" in err
+
+    gdpo.train(DEMO, resume=str(out), overrides={"model": tiny, "steps": steps_logged + 2, "progress": False})
+    assert [m["step"] for m in _metrics(out)] == list(range(1, steps_logged + 3))
