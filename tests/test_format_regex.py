@@ -96,8 +96,14 @@ def test_invalid_pattern_is_load_error_with_position() -> None:
 
 
 def test_every_arg_is_documented() -> None:
-    for name, field in FormatRegex.Args.model_fields.items():
-        assert field.description, name
+    """`rewardkit verifiers` and the JSON schema show these descriptions and docstrings."""
+    from rewardkit.verifiers.format_regex import PatternRule
+
+    for model in (FormatRegex.Args, PatternRule):
+        assert model.__dict__.get("__doc__"), model
+        for name, field in model.model_fields.items():
+            assert field.description, (model.__name__, name)
+    assert FormatRegex.__dict__.get("__doc__")
 
 
 def test_catastrophic_backtracking_is_time_bounded() -> None:

@@ -121,6 +121,7 @@ def test_invalid_args() -> None:
         LengthLimit.Args.model_validate({"max_length": 0})
     for name, field in LengthLimit.Args.model_fields.items():
         assert field.description, name
+    assert LengthLimit.Args.__dict__.get("__doc__") and LengthLimit.__dict__.get("__doc__")
 
 
 def test_lone_surrogates_are_counted(tokenizer_dir: Path) -> None:

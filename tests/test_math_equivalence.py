@@ -165,6 +165,7 @@ def test_gold_forms_and_bad_data(mq: MathEquivalence) -> None:
 def test_args_documented_and_validated() -> None:
     for name, field in MathEquivalence.Args.model_fields.items():
         assert field.description, name
+    assert MathEquivalence.Args.__dict__.get("__doc__") and MathEquivalence.__dict__.get("__doc__")
     with pytest.raises(ValidationError):
         MathEquivalence.Args.model_validate({"extract": "boxes"})
     with pytest.raises(ValidationError):

@@ -95,6 +95,10 @@ class PatternRule(BaseModel):
 
 
 class FormatRegexArgs(VerifierArgs):
+    """`format_regex` args: the patterns, how each must match, and how the results add up to a score.
+
+    Patterns are compiled when the spec loads, so a typo is a load-time error with its position."""
+
     mode: Mode = Field(
         "fullmatch", description="Default for every pattern: `fullmatch` (the pattern spans the whole "
         "completion) or `search` (it occurs somewhere). Patterns with a count always search.")
@@ -156,7 +160,7 @@ class FormatRegexArgs(VerifierArgs):
 
 
 class _Timeout(Exception):
-    pass
+    """The per-completion matching budget ran out between two regex calls."""
 
 
 class _Compiled:

@@ -26,6 +26,8 @@ Unit = Literal["tokens", "words", "characters"]
 
 
 class LengthLimitArgs(VerifierArgs):
+    """`length_limit` args: the unit, the limit and its shape (hard or DAPO-style soft), an optional minimum."""
+
     max_length: int = Field(gt=0, description="The limit, in `unit`s; a completion longer than this scores 0.")
     unit: Unit = Field("tokens", description="What is counted: `tokens` (policy tokenizer), `words` "
                        "(whitespace-separated) or `characters` (Unicode code points).")
@@ -62,7 +64,11 @@ class LengthLimitArgs(VerifierArgs):
 
 def load_tokenizer_file(path: str) -> Any:
     """A `tokenizers.Tokenizer` from a tokenizer.json file or a directory holding one."""
-    from tokenizers import Tokenizer
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise ImportError("unit tokens with a `tokenizer:` path needs the `tokenizers` package "
+                          "(pip install tokenizers, or rewardkit[train])") from exc
 
     p = Path(path).expanduser()
     file = p / "tokenizer.json" if p.is_dir() else p

@@ -29,6 +29,9 @@ WORKER_MODULE = "rewardkit.verifiers.math_worker"
 
 
 class MathEquivalenceArgs(VerifierArgs):
+    """`math_equivalence` args: where the gold answer is, how the answer is extracted, the per-pair
+    time limit, the worker pool, and math-verify's comparison options."""
+
     reference: StrictStr = Field(
         "answer", description="Data field holding the gold answer: a number, a plain string, LaTeX "
         "(with or without $...$), or a list of accepted answers.")
