@@ -133,6 +133,7 @@ def test_python_call_syntax_literals() -> None:
         ("g", {"items": [1, [2, 3]], "opts": {"k": None, "on": True}}),
     ]
     assert score('get_weather(city="Paris", unit="celsius")').value == 1.0
+    assert score('<think>metric</think>\n[get_weather(city="Paris", unit="celsius")]').value == 1.0
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,11 @@ Policies emit calls in several shapes; all of them become a list of `ToolCall(na
 - Hermes / Qwen tags: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, one or many
   blocks; a block may also hold a JSON list, or one JSON object per line (ToolRL's layout).
 - An OpenAI-style assistant message with ``tool_calls`` (``arguments`` may be a JSON string).
-- A bare JSON object or list (optionally inside a Markdown code fence).
+- A bare JSON object or list (optionally inside a Markdown code fence), after any `</think>`.
 - Python call syntax, ``f(a=1, b="x")`` or ``[f(a=1), g(b=2)]`` (BFCL's prompting format). It is
   parsed with `ast` and never evaluated: only literals (numbers, strings, booleans, None, lists,
   tuples, dicts, and a sign on a number) are accepted; anything else is rejected with a reason.
+  Like bare JSON, it is read from what follows the last `</think>`, if any.
 
 References become `RefCall(name, params)` where each parameter maps to a list of allowed values,
 BFCL's possible-answer format; the string ``""`` among them means the parameter may be left out.
@@ -141,7 +142,7 @@ def parse_text(text: str, *, python_syntax: bool = True) -> list[ToolCall]:
         for i, block in enumerate(_tag_blocks(text)):
             calls.extend(_parse_block(block.strip(), i + 1, python_syntax))
         return calls
-    body = text.strip()
+    body = text.rpartition("</think>")[2].strip()  # reasoning comes first; calls after it
     fenced = _FENCE.search(body) if "```" in body else None
     if fenced is not None:
         body = fenced.group(1).strip()
