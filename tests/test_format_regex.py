@@ -145,3 +145,15 @@ def test_chat_message_completion() -> None:
     v = make(pattern=r"<answer>\d+</answer>")
     sample = {"completion": [{"role": "assistant", "content": "<answer>12</answer>"}]}
     assert v.score_batch([sample], CTX)[0].value == 1.0
+
+
+def test_invalid_pattern_in_a_spec_names_file_line_and_position() -> None:
+    from rewardkit.errors import SpecError
+    from rewardkit.spec import load_spec_text
+
+    text = ("version: 1\nname: t\nrewards:\n  - name: fmt\n    verifier: format_regex\n"
+            "    args:\n      patterns: ['<think>', '(<answer>.*']\n")
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, file="fmt.yaml")
+    msg = str(info.value)
+    assert "fmt.yaml:7:" in msg and "invalid regular expression '(<answer>.*'" in msg and "at position 0" in msg
