@@ -385,6 +385,8 @@ def test_args_are_validated() -> None:
     with pytest.raises(ValidationError):
         ToolCallMatchArgs(refrence="answer")
     assert ToolCallMatch(ToolCallMatchArgs(functions="tools")).required_fields() == ["answer", "tools"]
+    assert ToolCallMatch.Args.__dict__.get("__doc__") and ToolCallMatch.__dict__.get("__doc__")
+    assert all(f.description for f in ToolCallMatchArgs.model_fields.values())
 
 
 # --------------------------------------------------------------------------- hostile completions

@@ -80,6 +80,12 @@ class ComponentWeights(BaseModel):
 
 
 class ToolCallMatchArgs(VerifierArgs):
+    """`tool_call_match` args: where the reference calls (and optionally the function schemas) are,
+    how a completion is scored against them, and how strings are compared.
+
+    Calls are read from `<tool_call>` JSON, OpenAI `tool_calls`, bare JSON or Python call syntax;
+    references are `{name, arguments}` lists or BFCL possible answers (`""` = may be omitted)."""
+
     reference: StrictStr = Field(
         "answer",
         description="Data field with the reference calls: a list of {name, arguments}, BFCL possible "
@@ -137,7 +143,9 @@ class ToolCallMatchArgs(VerifierArgs):
 
 
 class ToolCallMatch(Verifier):
-    """Score the completion's tool calls against the reference calls (see the module docstring)."""
+    """The completion's tool calls against the reference calls, by BFCL's AST-checker rules (name,
+    required and unknown parameters, types, normalized strings, allowed alternatives, any order):
+    `exact` 0/1, `partial` share right, or `component` (ToolRL/GDPO correctness, [-3, 3])."""
 
     name = "tool_call_match"
     Args = ToolCallMatchArgs
