@@ -29,10 +29,18 @@ from rewardkit.verifier import Sample, Score, ScoringContext, Verifier
 
 
 class BugDetectorArgs(CodeRunArgs):
-    pass
+    """`bug_detector` args: the same as `code_tests` (same values share the runs), no scoring."""
 
 
 class BugDetector(SandboxUser, Verifier):
+    """1 when the program compiles and runs every test input without an uncaught exception,
+    crash, timeout or memory/output kill, whatever its answers; 0 otherwise, with the first bug.
+
+    The GDPO paper's "bug ratio" reward for code. A failing assertion of the test is a wrong
+    answer, not a bug. Syntax errors are found by compiling, without running; with the same args
+    as a `code_tests` reward of the spec, the runs are shared rather than repeated.
+    """
+
     name = "bug_detector"
     Args = BugDetectorArgs
     args: BugDetectorArgs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -35,19 +36,24 @@ CACHE_PREFIX = "rewardkit.code_run"
 class CodeRunArgs(VerifierArgs):
     """Where the program and its tests come from, and the limits each test runs under."""
 
-    backend: Literal["auto", "docker", "bwrap", "process"] = "auto"
-    language: Literal["python"] = "python"
+    backend: Literal["auto", "docker", "bwrap", "process"] = Field(
+        "auto", description="sandbox backend; auto = docker if usable, else bwrap, else process")
+    language: Literal["python"] = Field("python", description="language of the program (the fence tag to look for)")
     tests: str | list[str] = Field("tests", description="data field(s) holding the tests; several are concatenated")
-    test_format: Literal["auto", "stdio", "assert", "call"] = "auto"
+    test_format: Literal["auto", "stdio", "assert", "call"] = Field(
+        "auto", description="stdio (inputs/outputs), assert (HumanEval/MBPP), call (APPS fn_name); auto guesses")
     entry_point: str = Field("entry_point", description="data field naming the function (check(f) / call-based)")
     prefix: str | None = Field(None, description="data field put before the program, e.g. HumanEval's prompt")
     test_setup: str | None = Field(None, description="data field with code run before each assert (MBPP)")
     time_limit_s: float = Field(5.0, gt=0, le=600, description="wall and CPU limit per test")
-    total_time_limit_s: float = Field(60.0, gt=0, description="time budget per sample over all its tests")
-    memory_mb: int = Field(512, ge=16)
+    total_time_limit_s: float = Field(
+        60.0, gt=0, description="time budget per sample, summed over its tests in order; tests past it "
+        "count as failed (with stop_at_first_failure they are also not run)")
+    memory_mb: int = Field(512, ge=16, description="memory limit per test run, in MiB")
     max_tests: int | None = Field(None, ge=1, description="use at most this many tests per sample")
-    max_program_chars: int = Field(100_000, ge=1)
-    stop_at_first_failure: bool = False
+    max_program_chars: int = Field(100_000, ge=1, description="longer programs score 0 without running")
+    stop_at_first_failure: bool = Field(
+        False, description="stop a sample's tests at its first failure (saves runs; the rest count as failed)")
 
 
 @dataclass(frozen=True)
@@ -308,12 +314,34 @@ def run_plans(plans: Sequence[Plan], runner: RunCache, args: CodeRunArgs,
 
 _SHARED_LOCK = threading.Lock()
 _SHARED: dict[str, list[Any]] = {}  # backend -> [sandbox, users]
+_ANNOUNCED: set[str] = set()  # backends already announced in this process
+
+LOG = logging.getLogger("rewardkit.sandbox")
+
+
+def announce(sandbox: Sandbox, requested: str) -> None:
+    """Say once per process and backend where model-written code runs and what that backend does
+    not stop (the process backend stops much less than docker). A warning on the
+    `rewardkit.sandbox` logger: with no logging set up, Python prints it to stderr, so
+    `rewardkit check`/`train` show it without touching their stdout."""
+    name = getattr(sandbox, "name", "") or type(sandbox).__name__
+    if name in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(name)
+    how = "" if requested == name else f" (chosen for backend: {requested})"
+    try:
+        isolation = sandbox.isolation() or "no isolation summary given"
+    except Exception as exc:  # noqa: BLE001 - a notice must never stop scoring
+        isolation = f"isolation unknown ({type(exc).__name__})"
+    LOG.warning("rewardkit: code runs in the %r sandbox%s: %s", name, how, isolation)
 
 
 class SandboxUser:
     """Mixin: use `ctx.sandbox` when the engine provides one; else borrow a sandbox for
     `args.backend`, opened on first use and shared by every code verifier in this process (one
-    docker pool, not one per reward), closed when the last of them calls `close()`."""
+    docker pool, not one per reward), closed when the last of them calls `close()`. Opening one
+    announces it (see `announce`); a sandbox the caller passes in is the caller's choice, so it is
+    not announced."""
 
     args: Any
 
@@ -327,6 +355,7 @@ class SandboxUser:
                 entry = _SHARED.get(backend)
                 if entry is None:
                     entry = _SHARED[backend] = [get_sandbox(backend), 0]
+                    announce(entry[0], backend)
                 entry[1] += 1
                 own = self.__dict__["_own_sandbox"] = entry[0]
             return own  # type: ignore[no-any-return]

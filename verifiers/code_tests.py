@@ -28,12 +28,23 @@ from rewardkit.verifier import Sample, Score, ScoringContext, Verifier
 
 
 class CodeTestsArgs(CodeRunArgs):
+    """`code_tests` args: where the program and tests come from, limits, and how to score."""
+
     scoring: Literal["fraction", "all"] = Field("fraction", description="share of tests passed, or all-or-nothing")
     float_tolerance: float | None = Field(
         None, ge=0, description="numbers in outputs match within this absolute-or-relative tolerance")
 
 
 class CodeTests(SandboxUser, Verifier):
+    """Runs the completion's program (last fenced block of the language, else the whole text)
+    against the sample's tests in the sandbox: stdin/stdout, assert-style or call-based; scores
+    the share passed or all-or-nothing.
+
+    The reason names the first failing test and why (expected vs got, the exception, the limit
+    hit). A program that does not compile scores 0 without running; a sample whose tests cannot
+    be read, or that the sandbox failed to run, is an error rather than a 0.
+    """
+
     name = "code_tests"
     Args = CodeTestsArgs
     args: CodeTestsArgs
