@@ -7,6 +7,7 @@ under every present backend, the finer points under the process backend (always 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -243,13 +244,16 @@ class Counting(Sandbox):
 
     def __init__(self, inner: Sandbox) -> None:
         self.inner, self.name, self.runs = inner, inner.name, 0
+        self.limits: list[tuple[str, float]] = []  # (program, wall limit) per run
 
     def run(self, program: Program) -> RunResult:
         self.runs += 1
+        self.limits.append((program.files.get("solution.py", ""), program.limits.wall_s))
         return self.inner.run(program)
 
     def run_batch(self, programs: Any, workers: int | None = None) -> list[RunResult]:
         self.runs += len(programs)
+        self.limits += [(p.files.get("solution.py", ""), p.limits.wall_s) for p in programs]
         return self.inner.run_batch(programs, workers)
 
 
@@ -270,7 +274,27 @@ def test_total_time_limit(process: Sandbox) -> None:
     tests = {"inputs": [""] * 5, "outputs": ["ok"] * 5}
     sample = {"completion": "import time\ntime.sleep(0.6)\nprint('ok')", "tests": tests}
     [s] = score(process, [sample], total_time_limit_s=1.0)
-    assert (s.value, s.reason) == (0.4, "2/5 tests passed; test 3: over the 1s total time limit")
+    assert s.value == 0.2  # test 2 gets only what is left of the budget, tests 3-5 never run
+    assert re.fullmatch(r"1/5 tests passed; timeout on test 2 \(0\.\d+s left of the 1s total time limit\)",
+                        s.reason), s.reason
+
+
+def test_total_time_limit_bounds_the_sandbox_time_of_a_sample(process: Sandbox) -> None:
+    """All-at-once scoring still gives a sample no more test time than its budget: of 10 tests
+    that all spin, 2 get the full 1 s, one gets what is left, the rest never run (not 10 s)."""
+    tests = {"inputs": [f"{k}\n" for k in range(10)], "outputs": ["x"] * 10}  # distinct runs
+    spin, quick = "while True:\n    pass\n", "print('x')\n"
+    counting = Counting(process)
+    args = CodeTests.Args(time_limit_s=1.0, total_time_limit_s=2.5)
+    slow, fast = CodeTests(args).score_batch([{"completion": spin, "tests": tests},
+                                              {"completion": quick, "tests": tests}],
+                                             ScoringContext(sandbox=counting))
+    assert (slow.value, fast.value) == (0.0, 1.0)
+    assert slow.reason == "0/10 tests passed; timeout on test 1 (wall limit 1s)"
+    spin_limits = [limit for program, limit in counting.limits if program == spin]
+    assert spin_limits[:2] == [1.0, 1.0] and 3 <= len(spin_limits) <= 4, spin_limits
+    assert len([1 for program, _ in counting.limits if program == quick]) == 10
+    assert sum(spin_limits) <= 2.5 + 1e-9
 
 
 def test_row_problems_are_errors_not_zeros(process: Sandbox) -> None:

@@ -47,8 +47,8 @@ class CodeRunArgs(VerifierArgs):
     test_setup: str | None = Field(None, description="data field with code run before each assert (MBPP)")
     time_limit_s: float = Field(5.0, gt=0, le=600, description="wall and CPU limit per test")
     total_time_limit_s: float = Field(
-        60.0, gt=0, description="time budget per sample, summed over its tests in order; tests past it "
-        "count as failed (with stop_at_first_failure they are also not run)")
+        60.0, gt=0, description="time budget per sample over all its tests: a sample sends at most "
+        "total/time_limit_s tests at once, a test gets at most what is left, tests past it fail unrun")
     memory_mb: int = Field(512, ge=16, description="memory limit per test run, in MiB")
     max_tests: int | None = Field(None, ge=1, description="use at most this many tests per sample")
     max_program_chars: int = Field(100_000, ge=1, description="longer programs score 0 without running")
@@ -271,44 +271,51 @@ def run_plans(plans: Sequence[Plan], runner: RunCache, args: CodeRunArgs,
               stop: Callable[[TestCase, Outcome], bool] | None = None) -> list[list[Outcome]]:
     """Outcomes of the cases of every runnable plan, in case order (a stopped sample has fewer).
 
-    All samples' tests go to the sandbox together. With `stop` set (stop at first failure), tests
-    go in rounds of 1, 2, 4, ... per sample so a failed sample stops early while the batch stays
-    concurrent. Each sample's time budget shrinks the next rounds' limits; tests beyond it count
-    as not run.
+    All samples' tests go to the sandbox together, in rounds. A sample sends at most as many
+    tests per round as their time limits fit in what is left of its total budget (usually all of
+    them in the first round), and a test never gets more time than is left, so one sample costs
+    the sandbox at most its budget. With `stop` set (stop at first failure), a sample sends 1, 2,
+    4, ... tests per round and stops at a failure while the batch stays concurrent. Tests past the
+    budget count as not run.
     """
+    total = args.total_time_limit_s
+    over = f"over the {total:g}s total time limit"
     outcomes: list[list[Outcome]] = [[] for _ in plans]
     live = [i for i, p in enumerate(plans) if p.compile_error is None and p.data_error is None]
     spent = {i: 0.0 for i in live}
-    size = 1 if stop is not None else max((len(plans[i].cases) for i in live), default=0)
+    rounds = 0
     while live:
         jobs: list[tuple[str, TestCase, Limits]] = []
         owners: list[int] = []
         for i in live:
             done = len(outcomes[i])
-            remaining = args.total_time_limit_s - spent[i]
+            remaining = total - spent[i]
+            count = max(1, int(remaining // args.time_limit_s))
+            if stop is not None:
+                count = min(count, 1 << rounds)
             limits = limits_for(args, min(args.time_limit_s, remaining))
-            for case in plans[i].cases[done: done + size]:
+            for case in plans[i].cases[done: done + count]:
                 jobs.append((plans[i].program, case, limits))
                 owners.append(i)
-        for i, outcome in zip(owners, runner.run(jobs), strict=True):
-            if spent[i] >= args.total_time_limit_s:
-                outcome = Outcome("not-run", "program", f"over the {args.total_time_limit_s:g}s total time limit")
+        for (_, _, limits), i, outcome in zip(jobs, owners, runner.run(jobs), strict=True):
+            if spent[i] >= total:
+                outcome = Outcome("not-run", "program", over)
+            elif outcome.status == "timeout" and limits.wall_s < args.time_limit_s:
+                outcome = Outcome("timeout", "program", f"{limits.wall_s:.3g}s left of the {total:g}s total "
+                                  "time limit", wall_s=outcome.wall_s)
             spent[i] += outcome.wall_s
             outcomes[i].append(outcome)
         still = []
         for i in live:
             finished = len(outcomes[i]) >= len(plans[i].cases)
-            over = spent[i] >= args.total_time_limit_s
             failed = stop is not None and any(
                 stop(c, o) for c, o in zip(plans[i].cases, outcomes[i], strict=False))
-            if over and not finished:
-                rest = len(plans[i].cases) - len(outcomes[i])
-                outcomes[i] += [Outcome("not-run", "program",
-                                        f"over the {args.total_time_limit_s:g}s total time limit")] * rest
+            if spent[i] >= total and not finished:
+                outcomes[i] += [Outcome("not-run", "program", over)] * (len(plans[i].cases) - len(outcomes[i]))
             elif not finished and not failed:
                 still.append(i)
         live = still
-        size *= 2
+        rounds += 1
     return outcomes
 
 
