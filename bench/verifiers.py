@@ -4,6 +4,10 @@ is present).
 
     .venv/bin/python bench/verifiers.py [--n 10000] [--skip-raw-pinned]
 
+Each row gives samples/s (wall clock) and, where it can be counted, CPU ms per sample (this process
+plus the verifier's own worker processes). On a shared machine wall time follows other people's
+load; CPU time mostly does not, so the CPU ratios are the steadier measure of our overhead.
+
 Math samples come in GRPO-like groups of 8 rollouts sharing a gold answer; completions are
 chain-of-thought paragraphs ending in \\boxed{...} (or "The final answer is $...$"), right in the
 gold's form, right in an equivalent form, or wrong. Everything is generated from a fixed seed.
@@ -108,13 +112,33 @@ def format_samples(math: Sequence[dict[str, Any]], seed: int = 1) -> list[dict[s
 
 
 # -- timing ----------------------------------------------------------------------------------------
-def timed(fn: Callable[[], Any], repeat: int = 1) -> float:
-    best = math.inf
+# Wall time on a shared 2-core box swings with other people's load; CPU time (this process plus the
+# worker processes it names) does not, so every math row reports both.
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of a live process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(fn: Callable[[], Any], repeat: int = 1, pids: Callable[[], Sequence[int]] = tuple) -> tuple[float, float]:
+    """(wall s, CPU s) of the fastest of `repeat` runs; CPU counts this process and `pids()`."""
+    best = (math.inf, math.inf)
     for _ in range(repeat):
-        start = time.perf_counter()
+        others = list(pids())
+        c0, o0, t0 = time.process_time(), sum(proc_cpu_s(p) for p in others), time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - start)
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0 + sum(proc_cpu_s(p) for p in others) - o0
+        best = min(best, (wall, cpu))
     return best
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> float:
+    return measured(fn, repeat)[0]
 
 
 _WORKER_VERIFIER: Verifier | None = None
@@ -199,17 +223,22 @@ def raw_on_our_inputs(samples: Sequence[dict[str, Any]]) -> list[bool]:
     return out
 
 
-def ours_math(samples: list[dict[str, Any]], workers: int, dedupe: bool = True) -> tuple[float, list[float]]:
+def ours_math(samples: list[dict[str, Any]], workers: int, dedupe: bool = True) -> tuple[tuple[float, float], list[float]]:
+    """((wall s, CPU s of the parent and its workers), verdicts) for one timed score_batch call."""
     from rewardkit.verifiers.math_equivalence import MathEquivalence
 
     v = MathEquivalence(MathEquivalence.Args(workers=workers, dedupe=dedupe))
     try:
         v.score_batch(samples[: 4 * workers * GROUP], ScoringContext())  # start and warm every worker
         out: list[float] = []
-        t = timed(lambda: out.extend(s.value for s in v.score_batch(samples, ScoringContext())))
+        pool = v._pool
+        assert pool is not None and pool.size() == workers
+        worker_pids = [w.proc.pid for w in pool._workers]
+        m = measured(lambda: out.extend(s.value for s in v.score_batch(samples, ScoringContext())),
+                     pids=lambda: worker_pids)
     finally:
         v.close()
-    return t, out
+    return m, out
 
 
 def _raw_chunk(chunk: list[dict[str, Any]]) -> list[bool]:
@@ -224,67 +253,79 @@ def raw_pool(samples: list[dict[str, Any]], workers: int) -> float:
         return timed(lambda: list(ex.map(_raw_chunk, chunks)))
 
 
+def row(name: str, procs: object, n: int, wall: float, base_wall: float | None, cpu: float | None, note: str) -> str:
+    speed = f"{base_wall / wall:.2f}" if base_wall else "-"
+    cpu_ms = f"{1000 * cpu / n:.2f}" if cpu is not None else "-"
+    return f"| {name} | {procs} | {n / wall:,.0f} | {speed} | {cpu_ms} | {note} |"
+
+
 def bench_math(samples: list[dict[str, Any]], cores: int, pinned: bool) -> list[str]:
-    rows = []
-    raw_math_verify(samples[:64])  # sympy's first-use costs are not part of the steady state
-    raw_verdicts: list[bool] = []
-    raw_verify = timed(lambda: raw_verdicts.extend(raw_math_verify(samples)))
-    raw_same = timed(lambda: raw_on_our_inputs(samples))
-    t1, ours1 = ours_math(samples, 1)
-    t1_nodup, _ = ours_math(samples, 1, dedupe=False)
-    tn, oursn = ours_math(samples, cores)
-    tn_nodup, _ = ours_math(samples, cores, dedupe=False)
+    """Ours vs raw math-verify. Speed is relative to raw parse+verify in the main process (wall time);
+    the note gives our time (wall and CPU) over raw's: the issue's "overhead ratio"."""
     from rewardkit.verifiers.math_extract import extract_answer, gold_parse_input
 
+    n = len(samples)
+    raw_math_verify(samples[:64])  # sympy's first-use costs are not part of the steady state
+    raw_verdicts: list[bool] = []
+    raw_w, raw_c = measured(lambda: raw_verdicts.extend(raw_math_verify(samples)))
+    same_w, same_c = measured(lambda: raw_on_our_inputs(samples))
+    (o1_w, o1_c), ours1 = ours_math(samples, 1)
+    (o1n_w, o1n_c), _ = ours_math(samples, 1, dedupe=False)
+    (on_w, on_c), _ = ours_math(samples, cores)
+    (onn_w, onn_c), _ = ours_math(samples, cores, dedupe=False)
+    rawpool_w = raw_pool(samples, cores)
     unique = len({(gold_parse_input(s["answer"]), getattr(extract_answer(s["completion"], "auto", "answer", 4000),
                                                           "parse_input", None)) for s in samples})
-    raw_n = raw_pool(samples, cores)
-    n = len(samples)
-    agree = statistics.mean((o == 1.0) == r for o, r in zip(ours1, raw_verdicts, strict=True))
-    acc = statistics.mean(o == 1.0 for o in ours1)
-    rows.append(f"| raw math-verify parse+verify, main process | 1 | {n / raw_verify:,.0f} | 1.00 | - |")
-    rows.append(f"| raw math-verify on our extracted inputs, main process | 1 | {n / raw_same:,.0f} | "
-                f"{raw_verify / raw_same:.2f} | same maths as ours, no pool |")
-    rows.append(f"| raw math-verify, ProcessPoolExecutor | {cores} | {n / raw_n:,.0f} | {raw_verify / raw_n:.2f} | - |")
-    rows.append(f"| math_equivalence, 1 worker | 1 | {n / t1:,.0f} | {raw_verify / t1:.2f} | "
-                f"time ratio {t1 / raw_verify:.2f} vs raw, {t1 / raw_same:.2f} vs raw on our inputs |")
-    rows.append(f"| math_equivalence, 1 worker, dedupe off | 1 | {n / t1_nodup:,.0f} | {raw_verify / t1_nodup:.2f} | "
-                f"time ratio {t1_nodup / raw_verify:.2f} vs raw, {t1_nodup / raw_same:.2f} vs raw on our inputs |")
-    rows.append(f"| math_equivalence, {cores} workers | {cores} | {n / tn:,.0f} | {raw_verify / tn:.2f} | "
-                f"{raw_verify / tn:.2f}x raw |")
-    rows.append(f"| math_equivalence, {cores} workers, dedupe off | {cores} | {n / tn_nodup:,.0f} | "
-                f"{raw_verify / tn_nodup:.2f} | {raw_verify / tn_nodup:.2f}x raw, {raw_same / tn_nodup:.2f}x raw on our inputs |")
+
+    def vs(wall: float, cpu: float) -> str:
+        return (f"time ratio vs raw: wall {wall / raw_w:.2f}, CPU {cpu / raw_c:.2f}; vs raw on our inputs: "
+                f"wall {wall / same_w:.2f}, CPU {cpu / same_c:.2f}")
+
+    rows = [
+        row("raw math-verify parse(gold)+parse(completion)+verify, main process", 1, n, raw_w, raw_w, raw_c,
+            "baseline: what a user writes"),
+        row("raw math-verify on our extracted inputs, main process", 1, n, same_w, raw_w, same_c,
+            "same maths as ours, none of our machinery"),
+        row("raw math-verify, ProcessPoolExecutor", cores, n, rawpool_w, raw_w, None, "no time limit, no kill"),
+        row("math_equivalence, 1 worker (default: dedupe on)", 1, n, o1_w, raw_w, o1_c, vs(o1_w, o1_c)),
+        row("math_equivalence, 1 worker, dedupe off", 1, n, o1n_w, raw_w, o1n_c, vs(o1n_w, o1n_c)),
+        row(f"math_equivalence, {cores} workers (default: dedupe on)", cores, n, on_w, raw_w, on_c,
+            f"{raw_w / on_w:.2f}x faster than raw (wall)"),
+        row(f"math_equivalence, {cores} workers, dedupe off", cores, n, onn_w, raw_w, onn_c,
+            f"{raw_w / onn_w:.2f}x faster than raw, {same_w / onn_w:.2f}x raw on our inputs (wall)"),
+    ]
     if pinned and hasattr(os, "sched_setaffinity"):
         cpus = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {min(cpus)})  # children (pool workers) inherit the mask
         try:
-            raw_p = timed(lambda: raw_math_verify(samples))
-            raw_same_p = timed(lambda: raw_on_our_inputs(samples))
-            tp, _ = ours_math(samples, 1, dedupe=False)
+            rawp_w, rawp_c = measured(lambda: raw_math_verify(samples))
+            (tp_w, tp_c), _ = ours_math(samples, 1, dedupe=False)
         finally:
             os.sched_setaffinity(0, cpus)
-        rows.append(f"| raw math-verify, pinned to 1 CPU | 1 CPU | {n / raw_p:,.0f} | {raw_verify / raw_p:.2f} | - |")
-        rows.append(f"| raw math-verify on our inputs, pinned to 1 CPU | 1 CPU | {n / raw_same_p:,.0f} | "
-                    f"{raw_verify / raw_same_p:.2f} | - |")
-        rows.append(f"| math_equivalence 1 worker + parent, dedupe off, pinned to 1 CPU | 1 CPU | {n / tp:,.0f} | "
-                    f"{raw_verify / tp:.2f} | time ratio {tp / raw_p:.2f} vs raw pinned, "
-                    f"{tp / raw_same_p:.2f} vs raw on our inputs pinned |")
+        rows.append(row("raw math-verify, pinned to 1 CPU", "1 CPU", n, rawp_w, raw_w, rawp_c, "-"))
+        rows.append(row("math_equivalence parent + 1 worker, dedupe off, pinned to 1 CPU", "1 CPU", n, tp_w, raw_w,
+                        tp_c, f"time ratio vs raw pinned: wall {tp_w / rawp_w:.2f}, CPU {tp_c / rawp_c:.2f}"))
+    agree = statistics.mean((o == 1.0) == r for o, r in zip(ours1, raw_verdicts, strict=True))
+    acc = statistics.mean(o == 1.0 for o in ours1)
     rows.append(f"| (verdicts: {acc:.1%} of samples correct; agreement with raw math-verify {agree:.1%}; "
-                f"{unique / n:.0%} of (gold, answer) pairs unique within the run) | | | | |")
+                f"{unique / n:.0%} of (gold, answer) pairs unique within the run) | | | | | |")
     return rows
 
 
 def bench_toolcall(n: int, cores: int) -> list[str]:
+    """Rows from bench/toolcall_bench.py (owned by the tool_call_match work), when it is there and runs."""
     try:
-        from bench.toolcall_bench import rows as toolcall_rows  # written with the tool_call_match work
-    except ImportError as exc:
-        return [f"| tool_call_match vs BFCL ast_checker | - | - | - | skipped: bench/toolcall_bench.py not importable ({exc}) |"]
+        from bench.toolcall_bench import rows as toolcall_rows
+        table = toolcall_rows(n, cores)
+    except Exception as exc:  # noqa: BLE001 - that bench is written separately; say why it is missing
+        return [f"| tool_call_match vs BFCL ast_checker | - | - | - | - | skipped: bench/toolcall_bench.py "
+                f"failed ({type(exc).__name__}: {exc}) |"]
     out = []
-    for r in toolcall_rows(n, cores):
+    for r in table:
         procs = cores if "pool" in str(r.get("method", "")) else 1
-        agree = f"agreement with BFCL {r['agree']:.2%}" if "agree" in r else ""
+        agree = f"verdicts agree with BFCL's checker on {r['agree']:.2%}" if "agree" in r else ""
         out.append(f"| {r.get('method')} | {procs} | {r.get('samples_per_s', 0):,.0f} | "
-                   f"{r.get('vs_bfcl', float('nan')):.2f} | {agree} |")
+                   f"{r.get('vs_bfcl', float('nan')):.2f} (vs BFCL ast_checker) | - | {agree} |")
     return out
 
 
@@ -297,36 +338,38 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     only = set(args.only or ["format", "length", "math", "toolcall"])
     maths = math_samples(args.n)
-    print(f"{args.n} samples per verifier, {cores} CPUs, python {sys.version.split()[0]}, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
-    print("| verifier | processes | samples/s | speed vs baseline | note |")
-    print("|---|---|---|---|---|")
+    n = len(maths)
+    print(f"{n} samples per verifier, {cores} CPUs, python {sys.version.split()[0]}, "
+          f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    print("| verifier | processes | samples/s | speed vs baseline | CPU ms/sample | note |")
+    print("|---|---|---|---|---|---|", flush=True)
     if "format" in only:
         fmt = format_samples(maths)
         v = make_format()
-        t = timed(lambda: v.score_batch(fmt, ScoringContext()), repeat=3)
-        print(f"| format_regex (fullmatch + count) | 1 | {len(fmt) / t:,.0f} | - | in-process |")
-        print(f"| format_regex | {cores} | {pooled(make_format, fmt, cores):,.0f} | - | batch split over a process pool |")
+        t, c = measured(lambda: v.score_batch(fmt, ScoringContext()), repeat=3)
+        print(row("format_regex (fullmatch + count)", 1, n, t, None, c, "in-process"))
+        print(row("format_regex", cores, n, n / pooled(make_format, fmt, cores), None, None,
+                  "batch split over a ProcessPoolExecutor"), flush=True)
     if "length" in only:
         global _TOKENIZER_PATH
         with tempfile.TemporaryDirectory() as d:
             _TOKENIZER_PATH = os.path.join(d, "tokenizer.json")
             train_tokenizer([s["completion"] for s in maths[:2000]], _TOKENIZER_PATH)
             v = make_length_tokens()
-            t = timed(lambda: v.score_batch(maths, ScoringContext()), repeat=3)
-            print(f"| length_limit tokens (BPE 4k vocab, soft) | 1 | {len(maths) / t:,.0f} | - | "
-                  "tokenizers encode_batch (uses its own threads) |")
-            print(f"| length_limit tokens | {cores} | {pooled(make_length_tokens, maths, cores):,.0f} | - | "
-                  "batch split over a process pool |")
+            t, c = measured(lambda: v.score_batch(maths, ScoringContext()), repeat=3)
+            print(row("length_limit tokens (BPE 4k vocab, soft)", 1, n, t, None, c,
+                      "tokenizers encode_batch (may use its own threads)"))
+            print(row("length_limit tokens", cores, n, n / pooled(make_length_tokens, maths, cores), None, None,
+                      "batch split over a ProcessPoolExecutor"))
             w = make_length_words()
-            t = timed(lambda: w.score_batch(maths, ScoringContext()), repeat=3)
-            print(f"| length_limit words | 1 | {len(maths) / t:,.0f} | - | in-process |")
+            t, c = measured(lambda: w.score_batch(maths, ScoringContext()), repeat=3)
+            print(row("length_limit words", 1, n, t, None, c, "in-process"), flush=True)
     if "math" in only:
-        for row in bench_math(maths, cores, pinned=not args.skip_raw_pinned):
-            print(row, flush=True)
+        for line in bench_math(maths, cores, pinned=not args.skip_raw_pinned):
+            print(line, flush=True)
     if "toolcall" in only:
-        for row in bench_toolcall(args.n, cores):
-            print(row, flush=True)
+        for line in bench_toolcall(args.n, cores):
+            print(line, flush=True)
 
 
 if __name__ == "__main__":
