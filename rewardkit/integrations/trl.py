@@ -1,14 +1,22 @@
 """A rewardkit spec as TRL `GRPOTrainer` reward functions, reward weights and GRPOConfig settings.
 
-Where one machine is not enough, the same spec trains with TRL (accelerate/DeepSpeed, vLLM server):
+Where one machine is not enough, the same spec trains with TRL (accelerate/DeepSpeed, vLLM server).
+With a `train:` section, one call builds the trainer (model, tokenizer, data, rewards, config):
+
+    from rewardkit.spec import load_spec
+    from rewardkit.integrations.trl import build_trl_trainer
+
+    build_trl_trainer(load_spec("specs/demo.yaml"), use_vllm=True, vllm_mode="server").train()
+
+or, assembling TRL's pieces yourself:
 
     from trl import GRPOConfig, GRPOTrainer
-    from rewardkit.spec import load_spec
+    from rewardkit import ScoringContext
     from rewardkit.integrations.trl import grpo_config_kwargs, trl_reward_functions
 
-    spec = load_spec("specs/math.yaml")
-    config = GRPOConfig(output_dir="out", **grpo_config_kwargs(spec))
-    trainer = GRPOTrainer(model=..., reward_funcs=trl_reward_functions(spec), args=config, ...)
+    config = GRPOConfig(output_dir="out", **grpo_config_kwargs(spec, train=False))
+    rewards = trl_reward_functions(spec, ScoringContext(tokenizer=tokenizer))  # tokenizer: token lengths
+    trainer = GRPOTrainer(model=..., reward_funcs=rewards, args=config, train_dataset=..., processing_class=tokenizer)
 
 TRL calls its reward functions one after the other, each on the whole batch. A rewardkit gate,
 though, makes reward j depend on other rewards' scores for the same sample, so the K functions
@@ -17,7 +25,8 @@ policy, parallel verifiers), and every function hands back its own column. A cel
 excludes (NaN: a verifier error under `on_error: exclude`) becomes `None`, which TRL excludes
 from its normalization in the same way.
 
-This module imports neither torch nor trl at import time; `make_grpo_config` imports trl lazily.
+This module imports neither torch nor trl at import time; `make_grpo_config` and
+`build_trl_trainer` import trl (and datasets, transformers) when called.
 """
 
 from __future__ import annotations
@@ -173,7 +182,8 @@ def train_config_kwargs(train: Any, strict: bool = True) -> dict[str, Any]:
     times: in TRL terms `per_device_train_batch_size = batch / grad_accum` on one process (divide
     it by the number of processes on more), `gradient_accumulation_steps = grad_accum`,
     `num_iterations = updates_per_batch`. Settings TRL has no field for (a separate `ref_model`,
-    `max_prompt_tokens`, evaluation, `adam` with weight decay) raise with `strict`, else are dropped.
+    `max_prompt_tokens`, `adam` with weight decay) raise with `strict`, else are dropped. Evaluation
+    settings are not mapped: pass `eval_dataset` and `eval_strategy` to TRL yourself.
     """
     batch = train.prompts_per_step * train.group_size
     if batch % train.grad_accum:
