@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,18 @@ def format_samples(math: Sequence[dict[str, Any]], seed: int = 1) -> list[dict[s
 
 
 # -- timing ----------------------------------------------------------------------------------------
-# Wall time on a shared 2-core box swings with other people's load; CPU time (this process plus the
-# worker processes it names) does not, so every math row reports both.
-def proc_cpu_s(pid: int) -> float:
+# Wall time on a shared 2-core box swings with other people's load. Two steadier measures go next
+# to it: CPU time (this process plus the worker processes that do the work), and an estimate of the
+# wall time on an idle machine: the wall time minus the time each working process spent runnable
+# but waiting for a CPU (/proc/PID/schedstat), taking the slowest working process.
+@dataclass
+class Timing:
+    wall: float  # seconds, measured
+    cpu: float  # CPU seconds of this process and the working processes
+    idle_est: float  # estimated wall seconds without other people's load
+
+
+def _proc_cpu_s(pid: int) -> float:
     """utime + stime of a live process (0 when it is gone)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -124,21 +134,36 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measured(fn: Callable[[], Any], repeat: int = 1, pids: Callable[[], Sequence[int]] = tuple) -> tuple[float, float]:
-    """(wall s, CPU s) of the fastest of `repeat` runs; CPU counts this process and `pids()`."""
-    best = (math.inf, math.inf)
+def _proc_wait_s(pid: int) -> float:
+    """Time the process's main thread spent runnable but not running (0 when unknown)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def measured(fn: Callable[[], Any], repeat: int = 1, workers: Callable[[], Sequence[int]] | None = None) -> Timing:
+    """The fastest of `repeat` runs. `workers()`: the processes doing the work besides this one
+    (None: the work runs in this process)."""
+    best = Timing(math.inf, math.inf, math.inf)
     for _ in range(repeat):
-        others = list(pids())
-        c0, o0, t0 = time.process_time(), sum(proc_cpu_s(p) for p in others), time.perf_counter()
+        others = list(workers()) if workers is not None else []
+        critical = others or [os.getpid()]
+        c0, o0 = time.process_time(), sum(_proc_cpu_s(p) for p in others)
+        w0 = [_proc_wait_s(p) for p in critical]
+        t0 = time.perf_counter()
         fn()
         wall = time.perf_counter() - t0
-        cpu = time.process_time() - c0 + sum(proc_cpu_s(p) for p in others) - o0
-        best = min(best, (wall, cpu))
+        cpu = time.process_time() - c0 + sum(_proc_cpu_s(p) for p in others) - o0
+        waits = [_proc_wait_s(p) - w for p, w in zip(critical, w0, strict=True)]
+        if wall < best.wall:
+            best = Timing(wall, cpu, max(wall - w for w in waits))
     return best
 
 
 def timed(fn: Callable[[], Any], repeat: int = 1) -> float:
-    return measured(fn, repeat)[0]
+    return measured(fn, repeat).wall
 
 
 _WORKER_VERIFIER: Verifier | None = None
@@ -223,8 +248,8 @@ def raw_on_our_inputs(samples: Sequence[dict[str, Any]]) -> list[bool]:
     return out
 
 
-def ours_math(samples: list[dict[str, Any]], workers: int, dedupe: bool = True) -> tuple[tuple[float, float], list[float]]:
-    """((wall s, CPU s of the parent and its workers), verdicts) for one timed score_batch call."""
+def ours_math(samples: list[dict[str, Any]], workers: int, dedupe: bool = True) -> tuple[Timing, list[float]]:
+    """The timing of one score_batch call over `samples` (pool started and warmed first), and the verdicts."""
     from rewardkit.verifiers.math_equivalence import MathEquivalence
 
     v = MathEquivalence(MathEquivalence.Args(workers=workers, dedupe=dedupe))
@@ -233,9 +258,9 @@ def ours_math(samples: list[dict[str, Any]], workers: int, dedupe: bool = True) 
         out: list[float] = []
         pool = v._pool
         assert pool is not None and pool.size() == workers
-        worker_pids = [w.proc.pid for w in pool._workers]
+        pids = [w.proc.pid for w in pool._workers]
         m = measured(lambda: out.extend(s.value for s in v.score_batch(samples, ScoringContext())),
-                     pids=lambda: worker_pids)
+                     workers=lambda: pids)
     finally:
         v.close()
     return m, out
@@ -245,70 +270,84 @@ def _raw_chunk(chunk: list[dict[str, Any]]) -> list[bool]:
     return raw_math_verify(chunk)
 
 
-def raw_pool(samples: list[dict[str, Any]], workers: int) -> float:
+def raw_pool(samples: list[dict[str, Any]], workers: int) -> Timing:
     size = math.ceil(len(samples) / (workers * 8))
     chunks = [samples[i : i + size] for i in range(0, len(samples), size)]
     with ProcessPoolExecutor(workers) as ex:
         list(ex.map(_raw_chunk, [samples[:GROUP]] * workers))
-        return timed(lambda: list(ex.map(_raw_chunk, chunks)))
+        pids = list(getattr(ex, "_processes", {}) or {})
+        return measured(lambda: list(ex.map(_raw_chunk, chunks)), workers=lambda: pids)
 
 
-def row(name: str, procs: object, n: int, wall: float, base_wall: float | None, cpu: float | None, note: str) -> str:
-    speed = f"{base_wall / wall:.2f}" if base_wall else "-"
-    cpu_ms = f"{1000 * cpu / n:.2f}" if cpu is not None else "-"
-    return f"| {name} | {procs} | {n / wall:,.0f} | {speed} | {cpu_ms} | {note} |"
+def row(name: str, procs: object, n: int, t: Timing | float, base: Timing | None, note: str) -> str:
+    """One table line; `t` is a Timing, or a bare wall time where nothing else was measured."""
+    if isinstance(t, Timing):
+        idle = f"{n / t.idle_est:,.0f}"
+        cpu = f"{1000 * t.cpu / n:.2f}"
+        wall = t.wall
+    else:
+        idle = cpu = "-"
+        wall = t
+    speed = f"{base.wall / wall:.2f}" if base else "-"
+    if base and isinstance(t, Timing):
+        speed += f" ({base.idle_est / t.idle_est:.2f})"
+    return f"| {name} | {procs} | {n / wall:,.0f} | {idle} | {speed} | {cpu} | {note} |"
 
 
 def bench_math(samples: list[dict[str, Any]], cores: int, pinned: bool) -> list[str]:
-    """Ours vs raw math-verify. Speed is relative to raw parse+verify in the main process (wall time);
-    the note gives our time (wall and CPU) over raw's: the issue's "overhead ratio"."""
+    """Ours vs raw math-verify. Speed is relative to raw parse+verify in the main process; the note
+    gives our time over raw's (the issue's "overhead ratio") by wall, idle-estimate and CPU time."""
     from rewardkit.verifiers.math_extract import extract_answer, gold_parse_input
 
     n = len(samples)
     raw_math_verify(samples[:64])  # sympy's first-use costs are not part of the steady state
     raw_verdicts: list[bool] = []
-    raw_w, raw_c = measured(lambda: raw_verdicts.extend(raw_math_verify(samples)))
-    same_w, same_c = measured(lambda: raw_on_our_inputs(samples))
-    (o1_w, o1_c), ours1 = ours_math(samples, 1)
-    (o1n_w, o1n_c), _ = ours_math(samples, 1, dedupe=False)
-    (on_w, on_c), _ = ours_math(samples, cores)
-    (onn_w, onn_c), _ = ours_math(samples, cores, dedupe=False)
-    rawpool_w = raw_pool(samples, cores)
+    raw = measured(lambda: raw_verdicts.extend(raw_math_verify(samples)))
+    same = measured(lambda: raw_on_our_inputs(samples))
+    o1, ours1 = ours_math(samples, 1)
+    o1n, _ = ours_math(samples, 1, dedupe=False)
+    on, _ = ours_math(samples, cores)
+    onn, _ = ours_math(samples, cores, dedupe=False)
+    rawpool = raw_pool(samples, cores)
     unique = len({(gold_parse_input(s["answer"]), getattr(extract_answer(s["completion"], "auto", "answer", 4000),
                                                           "parse_input", None)) for s in samples})
 
-    def vs(wall: float, cpu: float) -> str:
-        return (f"time ratio vs raw: wall {wall / raw_w:.2f}, CPU {cpu / raw_c:.2f}; vs raw on our inputs: "
-                f"wall {wall / same_w:.2f}, CPU {cpu / same_c:.2f}")
+    def ratios(t: Timing, base: Timing) -> str:
+        return f"wall {t.wall / base.wall:.2f}, idle est. {t.idle_est / base.idle_est:.2f}, CPU {t.cpu / base.cpu:.2f}"
+
+    def vs(t: Timing) -> str:
+        return f"time ratio vs raw: {ratios(t, raw)}; vs raw on our inputs: {ratios(t, same)}"
+
+    def faster(t: Timing) -> str:
+        return (f"{raw.wall / t.wall:.2f}x raw's speed (idle est. {raw.idle_est / t.idle_est:.2f}x); "
+                f"vs raw on our inputs {same.wall / t.wall:.2f}x (idle est. {same.idle_est / t.idle_est:.2f}x)")
 
     rows = [
-        row("raw math-verify parse(gold)+parse(completion)+verify, main process", 1, n, raw_w, raw_w, raw_c,
+        row("raw math-verify parse(gold)+parse(completion)+verify, main process", 1, n, raw, raw,
             "baseline: what a user writes"),
-        row("raw math-verify on our extracted inputs, main process", 1, n, same_w, raw_w, same_c,
+        row("raw math-verify on our extracted inputs, main process", 1, n, same, raw,
             "same maths as ours, none of our machinery"),
-        row("raw math-verify, ProcessPoolExecutor", cores, n, rawpool_w, raw_w, None, "no time limit, no kill"),
-        row("math_equivalence, 1 worker (default: dedupe on)", 1, n, o1_w, raw_w, o1_c, vs(o1_w, o1_c)),
-        row("math_equivalence, 1 worker, dedupe off", 1, n, o1n_w, raw_w, o1n_c, vs(o1n_w, o1n_c)),
-        row(f"math_equivalence, {cores} workers (default: dedupe on)", cores, n, on_w, raw_w, on_c,
-            f"{raw_w / on_w:.2f}x faster than raw (wall)"),
-        row(f"math_equivalence, {cores} workers, dedupe off", cores, n, onn_w, raw_w, onn_c,
-            f"{raw_w / onn_w:.2f}x faster than raw, {same_w / onn_w:.2f}x raw on our inputs (wall)"),
+        row("raw math-verify, ProcessPoolExecutor", cores, n, rawpool, raw, "no time limit, no kill; " + faster(rawpool)),
+        row("math_equivalence, 1 worker (default: dedupe on)", 1, n, o1, raw, vs(o1)),
+        row("math_equivalence, 1 worker, dedupe off", 1, n, o1n, raw, vs(o1n)),
+        row(f"math_equivalence, {cores} workers (default: dedupe on)", cores, n, on, raw, faster(on)),
+        row(f"math_equivalence, {cores} workers, dedupe off", cores, n, onn, raw, faster(onn)),
     ]
     if pinned and hasattr(os, "sched_setaffinity"):
         cpus = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {min(cpus)})  # children (pool workers) inherit the mask
         try:
-            rawp_w, rawp_c = measured(lambda: raw_math_verify(samples))
-            (tp_w, tp_c), _ = ours_math(samples, 1, dedupe=False)
+            rawp = measured(lambda: raw_math_verify(samples))
+            tp, _ = ours_math(samples, 1, dedupe=False)
         finally:
             os.sched_setaffinity(0, cpus)
-        rows.append(row("raw math-verify, pinned to 1 CPU", "1 CPU", n, rawp_w, raw_w, rawp_c, "-"))
-        rows.append(row("math_equivalence parent + 1 worker, dedupe off, pinned to 1 CPU", "1 CPU", n, tp_w, raw_w,
-                        tp_c, f"time ratio vs raw pinned: wall {tp_w / rawp_w:.2f}, CPU {tp_c / rawp_c:.2f}"))
+        rows.append(row("raw math-verify, pinned to 1 CPU", "1 CPU", n, rawp, raw, "-"))
+        rows.append(row("math_equivalence parent + 1 worker, dedupe off, pinned to 1 CPU", "1 CPU", n, tp, raw,
+                        f"time ratio vs raw pinned: {ratios(tp, rawp)}"))
     agree = statistics.mean((o == 1.0) == r for o, r in zip(ours1, raw_verdicts, strict=True))
     acc = statistics.mean(o == 1.0 for o in ours1)
     rows.append(f"| (verdicts: {acc:.1%} of samples correct; agreement with raw math-verify {agree:.1%}; "
-                f"{unique / n:.0%} of (gold, answer) pairs unique within the run) | | | | | |")
+                f"{unique / n:.0%} of (gold, answer) pairs unique within the run) | | | | | | |")
     return rows
 
 
@@ -318,13 +357,13 @@ def bench_toolcall(n: int, cores: int) -> list[str]:
         from bench.toolcall_bench import rows as toolcall_rows
         table = toolcall_rows(n, cores)
     except Exception as exc:  # noqa: BLE001 - that bench is written separately; say why it is missing
-        return [f"| tool_call_match vs BFCL ast_checker | - | - | - | - | skipped: bench/toolcall_bench.py "
+        return [f"| tool_call_match vs BFCL ast_checker | - | - | - | - | - | skipped: bench/toolcall_bench.py "
                 f"failed ({type(exc).__name__}: {exc}) |"]
     out = []
     for r in table:
         procs = cores if "pool" in str(r.get("method", "")) else 1
         agree = f"verdicts agree with BFCL's checker on {r['agree']:.2%}" if "agree" in r else ""
-        out.append(f"| {r.get('method')} | {procs} | {r.get('samples_per_s', 0):,.0f} | "
+        out.append(f"| {r.get('method')} | {procs} | {r.get('samples_per_s', 0):,.0f} | - | "
                    f"{r.get('vs_bfcl', float('nan')):.2f} (vs BFCL ast_checker) | - | {agree} |")
     return out
 
@@ -341,29 +380,30 @@ def main() -> None:
     n = len(maths)
     print(f"{n} samples per verifier, {cores} CPUs, python {sys.version.split()[0]}, "
           f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
-    print("| verifier | processes | samples/s | speed vs baseline | CPU ms/sample | note |")
-    print("|---|---|---|---|---|---|", flush=True)
+    print("| verifier | processes | samples/s | samples/s, idle est. | speed vs baseline (idle est.) | "
+          "CPU ms/sample | note |")
+    print("|---|---|---|---|---|---|---|", flush=True)
     if "format" in only:
         fmt = format_samples(maths)
         v = make_format()
-        t, c = measured(lambda: v.score_batch(fmt, ScoringContext()), repeat=3)
-        print(row("format_regex (fullmatch + count)", 1, n, t, None, c, "in-process"))
-        print(row("format_regex", cores, n, n / pooled(make_format, fmt, cores), None, None,
-                  "batch split over a ProcessPoolExecutor"), flush=True)
+        t = measured(lambda: v.score_batch(fmt, ScoringContext()), repeat=3)
+        print(row("format_regex (fullmatch + count)", 1, n, t, None, "in-process"))
+        print(row("format_regex", cores, n, n / pooled(make_format, fmt, cores), None,
+                  "batch split over a ProcessPoolExecutor (pickling costs more than matching)"), flush=True)
     if "length" in only:
         global _TOKENIZER_PATH
         with tempfile.TemporaryDirectory() as d:
             _TOKENIZER_PATH = os.path.join(d, "tokenizer.json")
             train_tokenizer([s["completion"] for s in maths[:2000]], _TOKENIZER_PATH)
             v = make_length_tokens()
-            t, c = measured(lambda: v.score_batch(maths, ScoringContext()), repeat=3)
-            print(row("length_limit tokens (BPE 4k vocab, soft)", 1, n, t, None, c,
-                      "tokenizers encode_batch (may use its own threads)"))
-            print(row("length_limit tokens", cores, n, n / pooled(make_length_tokens, maths, cores), None, None,
+            t = measured(lambda: v.score_batch(maths, ScoringContext()), repeat=3)
+            print(row("length_limit tokens (BPE 4k vocab, soft)", 1, n, t, None,
+                      "tokenizers encode_batch (its own threads; idle est. counts the main thread only)"))
+            print(row("length_limit tokens", cores, n, n / pooled(make_length_tokens, maths, cores), None,
                       "batch split over a ProcessPoolExecutor"))
             w = make_length_words()
-            t, c = measured(lambda: w.score_batch(maths, ScoringContext()), repeat=3)
-            print(row("length_limit words", 1, n, t, None, c, "in-process"), flush=True)
+            t = measured(lambda: w.score_batch(maths, ScoringContext()), repeat=3)
+            print(row("length_limit words", 1, n, t, None, "in-process"), flush=True)
     if "math" in only:
         for line in bench_math(maths, cores, pinned=not args.skip_raw_pinned):
             print(line, flush=True)
