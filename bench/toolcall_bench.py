@@ -2,8 +2,9 @@
 
 The pairs are those of `tests/test_tool_call_bfcl.py`: BFCL's own ground-truth answers and
 systematic perturbations of them (wrong name, missing/extra/wrong-typed/wrong-valued arguments,
-reordered calls, ...), drawn over the simple, multiple, parallel and parallel-multiple
-categories (Python and live). Each row times one way of judging the same `n_samples` pairs:
+reordered calls, ...), over the simple, multiple, parallel and parallel-multiple categories
+(Python and live); `n_samples` of them are drawn with a fixed seed (BFCL judges about 44% of
+them right). Each row times one way of judging the same pairs:
 
 - `bfcl ast_checker (decoded calls)`: BFCL's checker alone, handed the calls already decoded;
 - `bfcl decode + ast_checker (python text)`: BFCL's pipeline on Python-syntax text, its
@@ -11,8 +12,8 @@ categories (Python and live). Each row times one way of judging the same `n_samp
 - `ours match only (decoded calls)`: our matcher on the same decoded calls;
 - `ours tool_call_match (python text)` / `(hermes text)` / `(openai messages)`: the verifier
   end to end (parse + match + reason), single process;
-- `ours tool_call_match (hermes text), pool N`: `score_batch` with `ctx.workers = N` (the pool is
-  started and warmed before timing).
+- `ours tool_call_match (hermes text), pool N`: `score_batch` with `ctx.workers = N` and the pool
+  switched on (`pool_min_batch: 1000`; it is off by default), started and warmed before timing.
 
 Each rate is the best of `repeat` rounds in which the methods take turns (see `_interleaved`).
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import copy
 import gc
 import importlib.util
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -58,35 +60,46 @@ def _pairs_module() -> Any:
 
 def _interleaved(
     methods: list[tuple[str, Callable[[], Any]]], n: int, repeat: int
-) -> tuple[list[float], list[Any]]:
-    """Best rate of each method over `repeat` rounds, the methods taking turns within a round.
+) -> tuple[list[float], list[float], list[Any]]:
+    """Best wall-clock and CPU-time rates of each method over `repeat` rounds, taking turns.
 
-    Taking turns spreads any outside load over all methods alike; keeping the best run (as
-    `timeit` does) drops the runs that such load slowed down.
+    Taking turns spreads outside load over all methods alike; keeping the best run (as `timeit`
+    does) drops the runs that such load slowed down. CPU time (`time.process_time`) counts only
+    this process's own work, so on a shared machine it is the steadier measure; it does not see
+    the work of pool processes, whose rows are therefore compared by wall-clock time.
     """
-    rates = [0.0] * len(methods)
+    wall = [0.0] * len(methods)
+    cpu = [0.0] * len(methods)
     verdicts: list[Any] = [None] * len(methods)
     for _ in range(repeat):
         for k, (_, fn) in enumerate(methods):
             gc.collect()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             verdicts[k] = fn()
-            rates[k] = max(rates[k], n / (time.perf_counter() - start))
-    return rates, verdicts
+            wall[k] = max(wall[k], n / (time.perf_counter() - start))
+            cpu[k] = max(cpu[k], n / max(time.process_time() - start_cpu, 1e-9))
+    return wall, cpu, verdicts
 
 
 def rows(n_samples: int = 10000, workers: int = 2, repeat: int = 5) -> list[dict[str, Any]]:
     """Samples per second of each way of judging the same `n_samples` BFCL pairs.
 
-    Each row: `method`, `samples`, `samples_per_s`, `vs_bfcl` (ratio to BFCL's checker on
-    decoded calls), `agree` (share of verdicts equal to BFCL's, where comparable).
+    Each row: `method`, `samples`, `samples_per_s` (wall clock), `samples_per_cpu_s` (CPU time
+    of this process; None for pool rows), `vs_bfcl` (CPU-time rate over BFCL's checker on decoded
+    calls; wall-clock for pool rows), `agree` (share of verdicts equal to BFCL's).
     """
     pairs_mod = _pairs_module()
     truth, perturbed = pairs_mod.pair_sets()
     if not truth:
         return [{"method": "skipped: bfcl-eval is not installed", "samples": 0, "samples_per_s": 0.0}]
-    pool = perturbed + truth  # perturbations first: about half the pairs are wrong, as in training
-    pairs = [pool[i % len(pool)] for i in range(n_samples)]
+    every = truth + perturbed  # BFCL judges about 44% of these right: a mid-training mix
+    pairs = random.Random(0).sample(every, min(n_samples, len(every)))
+    pairs += [every[i % len(every)] for i in range(n_samples - len(pairs))]
+    # the rollouts of one prompt arrive together in a training batch: keep each entry's pairs adjacent
+    order: dict[int, int] = {}
+    for p in every:
+        order.setdefault(id(p.entry), len(order))
+    pairs.sort(key=lambda p: order[id(p.entry)])
     checker, language = pairs_mod.load_bfcl_checker()
     from bfcl_eval.model_handler.utils import default_decode_ast_prompting
 
@@ -150,9 +163,10 @@ def rows(n_samples: int = 10000, workers: int = 2, repeat: int = 5) -> list[dict
         samples = [pairs_mod.sample_of(p) for p in pairs]
         for sample, p in zip(samples, pairs, strict=True):
             sample["completion"] = pairs_mod.render(p.calls, fmt)
-        verifier = ToolCallMatch(args)
-        if (ctx.workers or 1) > 1:
-            verifier.score_batch(samples[: args.pool_min_batch], ctx)  # start and warm the pool
+        pooled = (ctx.workers or 1) > 1
+        verifier = ToolCallMatch(args.model_copy(update={"pool_min_batch": 1000}) if pooled else args)
+        if pooled:
+            verifier.score_batch(samples[:1000], ctx)  # start and warm the pool
 
         def run() -> list[bool]:
             return [s.value == 1.0 for s in verifier.score_batch(samples, ctx)]
@@ -172,23 +186,26 @@ def rows(n_samples: int = 10000, workers: int = 2, repeat: int = 5) -> list[dict
         pooled = ours("hermes", ScoringContext(workers=workers))
         methods.append((f"ours tool_call_match (hermes text), pool {workers}", pooled))
     try:
-        rates, verdicts = _interleaved(methods, n_samples, repeat)
+        wall, cpu, verdicts = _interleaved(methods, n_samples, repeat)
     finally:
         if pooled is not None:
             pooled.verifier.close()  # type: ignore[attr-defined]
-    base_rate, base = rates[0], verdicts[0]
-    results = [(label, rate, v) for (label, _), rate, v in zip(methods, rates, verdicts, strict=True)]
+    base = verdicts[0]
 
     table = []
-    for method, rate, verdicts in results:
-        comparable = [(a, b) for a, b in zip(verdicts, base, strict=True) if a is not None and b is not None]
+    for k, (method, _) in enumerate(methods):
+        comparable = [
+            (a, b) for a, b in zip(verdicts[k], base, strict=True) if a is not None and b is not None
+        ]
         agree = sum(a == b for a, b in comparable) / len(comparable) if comparable else float("nan")
+        in_pool = "pool" in method
         table.append(
             {
                 "method": method,
                 "samples": n_samples,
-                "samples_per_s": round(rate, 1),
-                "vs_bfcl": round(rate / base_rate, 2),
+                "samples_per_s": round(wall[k], 1),
+                "samples_per_cpu_s": None if in_pool else round(cpu[k], 1),
+                "vs_bfcl": round(wall[k] / wall[0], 2) if in_pool else round(cpu[k] / cpu[0], 2),
                 "agree": round(agree, 4),
             }
         )
@@ -199,12 +216,14 @@ def main() -> None:
     n_samples = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     table = rows(n_samples, workers)
-    print(f"{'method':<48} {'samples':>8} {'samples/s':>11} {'vs bfcl':>8} {'agree':>7}")
+    print(f"{'method':<50} {'samples':>8} {'per cpu-s':>10} {'per wall-s':>11} {'vs bfcl':>8} {'agree':>7}")
     for row in table:
+        cpu = "-" if row.get("samples_per_cpu_s") is None else f"{row['samples_per_cpu_s']:.0f}"
         print(
-            f"{row['method']:<48} {row['samples']:>8} {row['samples_per_s']:>11.0f} "
+            f"{row['method']:<50} {row['samples']:>8} {cpu:>10} {row['samples_per_s']:>11.0f} "
             f"{row.get('vs_bfcl', 0):>8.2f} {row.get('agree', float('nan')):>7.4f}"
         )
+    print("vs bfcl: CPU-time rate over BFCL's checker on decoded calls (pool rows: wall-clock rates)")
 
 
 if __name__ == "__main__":

@@ -481,5 +481,7 @@ def test_process_pool_gives_the_same_scores() -> None:
         assert v._pool is not None  # the batch really went through the pool
     finally:
         v.close()
-    single = ToolCallMatch(ToolCallMatchArgs(mode="partial")).score_batch(samples, ScoringContext())
+    default = ToolCallMatch(ToolCallMatchArgs(mode="partial"))
+    single = default.score_batch(samples, ScoringContext(workers=2))
+    assert default._pool is None  # off unless asked: a sample costs about what its trip to a worker does
     assert pooled == single

@@ -124,10 +124,12 @@ class ToolCallMatchArgs(VerifierArgs):
     max_chars: int = Field(
         200_000, ge=1, description="Completions longer than this are not parsed and score low (bounded time)."
     )
-    pool_min_batch: int = Field(
-        2048,
+    pool_min_batch: int | None = Field(
+        None,
         ge=1,
-        description="Batches at least this large are split over ctx.workers processes (when > 1).",
+        description="Spread batches of at least this many samples over ctx.workers processes. Off by "
+        "default: judging a sample (~20 us) costs about what sending it to another process does "
+        "(bench/toolcall_bench.py); worth it only for very large batches on idle cores.",
     )
 
     @model_validator(mode="after")
@@ -156,6 +158,7 @@ class ToolCallMatch(Verifier):
         self._pool: Executor | None = None
         self._pool_size = 0
         self._norm = NORMALIZERS[self.args.string_match]
+        self._bounds = self.args.bounds()
         self._plans = _PlanCache()
 
     def required_fields(self) -> list[str]:
@@ -174,12 +177,16 @@ class ToolCallMatch(Verifier):
     def score(self, sample: Sample, ctx: ScoringContext) -> Score:
         a = self.args
         try:
-            raw_reference = field_value(sample, a.reference, self.name)
-            raw_functions = field_value(sample, a.functions, self.name) if a.functions else None
+            try:
+                raw_reference = sample[a.reference]
+                raw_functions = sample[a.functions] if a.functions else None
+            except KeyError:  # say which field, for which reward
+                raw_reference = field_value(sample, a.reference, self.name)
+                raw_functions = field_value(sample, a.functions, self.name) if a.functions else None
             rules = self._plans.get(raw_reference, raw_functions, self._compile)
         except (ParseError, KeyError) as exc:
             return Score.failed(f"bad data: {_one_line(exc)}")
-        low, high = a.bounds()
+        low, high = self._bounds
         try:
             preds = parse_completion(
                 sample.get("completion", ""),
@@ -191,6 +198,13 @@ class ToolCallMatch(Verifier):
             return Score(low, f"malformed tool call: {_one_line(exc)}")
         except Exception as exc:  # noqa: BLE001 - any other parser failure is still the completion's fault
             return Score(low, f"malformed tool call ({type(exc).__name__}): {_one_line(exc)}")
+        if a.mode == "exact" and len(rules) == 1 and len(preds) == 1:  # most samples: one pair
+            ref, pred = rules[0], preds[0]
+            problem = first_problem(pred, ref, self._norm, a.dots_as_underscores)
+            if problem is None:
+                return Score(high, f"{ref.name} call matches")
+            named = names_match(pred.name, ref.name, a.dots_as_underscores)
+            return Score(low, f"{ref.name}: {problem()}" if named else problem())
         judge = _Judge(rules, preds, self._norm, a)
         if a.mode == "exact":
             ok, reason = judge.exact()
@@ -200,7 +214,8 @@ class ToolCallMatch(Verifier):
 
     def score_batch(self, samples: Sequence[Sample], ctx: ScoringContext) -> list[Score]:
         workers = ctx.workers or 1
-        if workers > 1 and len(samples) >= self.args.pool_min_batch:
+        threshold = self.args.pool_min_batch
+        if workers > 1 and threshold is not None and len(samples) >= threshold:
             try:
                 return self._score_in_pool(samples, workers)
             except Exception:  # noqa: BLE001 - e.g. unpicklable samples: fall back to this process
@@ -260,23 +275,23 @@ class _PlanCache:
     def get(
         self, reference: Any, functions: Any, build: Callable[[Any, Any], list[CallRule]]
     ) -> list[CallRule]:
-        key = (_key(reference), _key(functions))
+        # text is keyed (and so compared) by value, anything else by identity
+        key = (
+            reference if type(reference) is str else id(reference),
+            functions if functions is None or type(functions) is str else id(functions),
+        )
         hit = self.entries.get(key)
-        if hit is not None and _same_raw(hit[0], reference) and _same_raw(hit[1], functions):
+        if (
+            hit is not None
+            and (hit[0] is reference or type(reference) is str)
+            and (hit[1] is functions or type(functions) is str)
+        ):
             return hit[2]
         rules = build(reference, functions)
         if len(self.entries) >= self.size:
             self.entries.pop(next(iter(self.entries)))
         self.entries[key] = (reference, functions, rules)
         return rules
-
-
-def _key(raw: Any) -> Any:
-    return raw if raw is None or isinstance(raw, str) else id(raw)
-
-
-def _same_raw(cached: Any, raw: Any) -> bool:
-    return cached is raw or isinstance(raw, str)  # text keys are compared by value by the dict
 
 
 def _one_line(exc: BaseException) -> str:
@@ -297,15 +312,14 @@ class _Judge:
         self._checks: dict[tuple[int, int], CallCheck] = {}
         self._valid: dict[tuple[int, int], bool] = {}
 
-    def _check(self, i: int, j: int, early: bool) -> CallCheck:
-        return check_call(self.preds[j], self.refs[i], self.norm, self.args.dots_as_underscores, early)
-
     def check(self, i: int, j: int) -> CallCheck:
         """Reference `i` against prediction `j`, every argument judged (memoized)."""
         key = (i, j)
         found = self._checks.get(key)
         if found is None:
-            found = self._checks[key] = self._check(i, j, early=False)
+            found = self._checks[key] = check_call(
+                self.preds[j], self.refs[i], self.norm, self.args.dots_as_underscores
+            )
         return found
 
     def valid(self, i: int, j: int) -> bool:
@@ -317,8 +331,9 @@ class _Judge:
         key = (i, j)
         found = self._valid.get(key)
         if found is None:
-            full = self._checks.get(key)
-            found = self._valid[key] = (full or self._check(i, j, early=True)).valid
+            found = self._valid[key] = (
+                first_problem(self.preds[j], self.refs[i], self.norm, self.args.dots_as_underscores) is None
+            )
         return found
 
     def exact(self) -> tuple[bool, str]:
@@ -327,12 +342,13 @@ class _Judge:
             return False, _count_reason(self.refs, self.preds)
         if n_ref == 0:
             return True, "no call expected and none made"
-        if n_ref == 1:  # most samples: judge the one pair, stop at its first problem
+        if n_ref == 1:  # judge the one pair, stop at its first problem
             ref, pred = self.refs[0], self.preds[0]
-            first = check_call(pred, ref, self.norm, self.args.dots_as_underscores, early=True)
-            if first.valid:
+            problem = first_problem(pred, ref, self.norm, self.args.dots_as_underscores)
+            if problem is None:
                 return True, f"{ref.name} call matches"
-            return False, f"{ref.name}: {first.problems[0]()}" if first.name_ok else first.problems[0]()
+            named = names_match(pred.name, ref.name, self.args.dots_as_underscores)
+            return False, f"{ref.name}: {problem()}" if named else problem()
         if all(self.valid(i, i) for i in range(n_ref)):  # the usual case: right, in order
             return True, "all calls match"
         unmatched = _first_unmatchable(n_ref, self.valid)
@@ -578,7 +594,6 @@ class CallCheck:
 
     `ok_args` counts reference parameters judged right (an optional one left out counts as
     right); `problems` holds one actionable sentence (made on demand) per thing that is wrong.
-    With `early=True` in `check_call` only the first problem is found and the counts are partial.
     """
 
     name_ok: bool
@@ -612,6 +627,10 @@ class ParamRule:
         """None when `value` is acceptable, else what is wrong with it (one short clause, on demand)."""
         kind = type(value)
         expected = self.expected
+        if kind is str and expected is str and not self.variable:  # the common case, first
+            if norm(value) in self.strings:
+                return None
+            return lambda: _value_problem(value, self.allowed, norm)
         if expected is float and kind is int:
             value, kind = float(value), float
         variable = False
@@ -703,8 +722,34 @@ def _text(message: str) -> Problem:
     return lambda: message
 
 
+def first_problem(
+    pred: ToolCall, rule: CallRule, norm: Normalizer, dots_as_underscores: bool = False
+) -> Problem | None:
+    """The first thing wrong with `pred`, or None: `check_call` without building a verdict, for
+    the hot path of exact matching (most pairs are either right or wrong early)."""
+    if pred.name != rule.name and not names_match(pred.name, rule.name, dots_as_underscores):
+        return _text(f"expected a call to {rule.name}, got {pred.name}")
+    args = pred.arguments
+    if not rule.required <= args.keys():
+        missing = min(rule.required - args.keys())
+        return _text(f"missing required argument {missing!r}")
+    params, known = rule.params, rule.known
+    for param, value in args.items():
+        param_rule = params.get(param)
+        if param_rule is None or (known is not None and param not in known):
+            return _text(f"unexpected argument {param!r}")
+        error = param_rule.check(value, norm)
+        if error is not None:
+            return _argument_problem(param, error)
+    if len(args) != len(params):  # some reference parameters were left out: may they be?
+        for param, param_rule in params.items():
+            if param not in args and not (param_rule.omittable and param not in rule.required):
+                return _missing_problem(param, param_rule.allowed)
+    return None
+
+
 def check_call(
-    pred: ToolCall, rule: CallRule, norm: Normalizer, dots_as_underscores: bool = False, early: bool = False
+    pred: ToolCall, rule: CallRule, norm: Normalizer, dots_as_underscores: bool = False
 ) -> CallCheck:
     """Judge `pred` against the compiled reference call `rule`."""
     params = rule.params
@@ -717,8 +762,6 @@ def check_call(
     if not rule.required <= args.keys():
         for param in sorted(rule.required - args.keys()):
             problems.append(_text(f"missing required argument {param!r}"))
-            if early:
-                return check
             if param not in params:
                 check.unlisted_missing += 1
     known = rule.known
@@ -726,8 +769,6 @@ def check_call(
         param_rule = params.get(param)
         if param_rule is None or (known is not None and param not in known):
             problems.append(_text(f"unexpected argument {param!r}"))
-            if early:
-                return check
             check.extra_args += 1
             continue
         error = param_rule.check(value, norm)
@@ -735,8 +776,6 @@ def check_call(
             check.ok_args += 1
         else:
             problems.append(_argument_problem(param, error))
-            if early:
-                return check
     if len(args) - check.extra_args == n_ref:  # every reference parameter was given
         ref_keys = n_ref
     else:
@@ -750,8 +789,6 @@ def check_call(
                 ref_keys += 1
                 if param not in rule.required:
                     problems.append(_missing_problem(param, param_rule.allowed))
-                    if early:
-                        return check
     shared = len(args) - check.extra_args
     union = ref_keys + check.extra_args
     check.key_jaccard = shared / union if union else 1.0

@@ -100,9 +100,23 @@ def parse_completion(
     Argument values are not walked here: JSON and Python parsing already refuse pathological
     nesting, and the matcher only descends as deep as the reference does.
     """
-    if type(completion) is str:
-        pass
-    elif isinstance(completion, Mapping):
+    if type(completion) is not str:
+        completion = _completion_text(completion, max_calls, max_chars)
+        if type(completion) is list:  # the message's own `tool_calls`
+            return completion
+    if len(completion) > max_chars:
+        raise ParseError(
+            f"completion is {len(completion)} characters, over max_chars={max_chars}; not parsed"
+        )
+    calls = parse_text(completion, python_syntax=python_syntax)
+    if len(calls) > max_calls:
+        raise ParseError(f"{len(calls)} tool calls, more than max_calls={max_calls}")
+    return calls
+
+
+def _completion_text(completion: Any, max_calls: int, max_chars: int) -> str | list[ToolCall]:
+    """A non-string completion as text to parse, or the calls of its assistant message."""
+    if isinstance(completion, Mapping):
         completion = [completion]
     if isinstance(completion, (list, tuple)):
         message = _last_assistant(completion)
@@ -114,10 +128,9 @@ def parse_completion(
                 raise ParseError(f"'tool_calls' must be a list, got {type(raw_calls).__name__}")
             if len(raw_calls) > max_calls:
                 raise ParseError(f"{len(raw_calls)} tool calls, more than max_calls={max_calls}")
-            calls = [
+            return [
                 _call_from_object(item, f"tool_calls[{i}]", max_chars) for i, item in enumerate(raw_calls)
             ]
-            return calls
         completion = message.get("content") or ""
         if isinstance(completion, list):  # content parts: [{"type": "text", "text": ...}]
             completion = "".join(str(p.get("text", "")) for p in completion if isinstance(p, Mapping))
@@ -125,14 +138,7 @@ def parse_completion(
         completion = bytes(completion).decode("utf-8", errors="replace")
     if not isinstance(completion, str):
         raise ParseError(f"completion must be text or chat messages, got {type(completion).__name__}")
-    if len(completion) > max_chars:
-        raise ParseError(
-            f"completion is {len(completion)} characters, over max_chars={max_chars}; not parsed"
-        )
-    calls = parse_text(completion, python_syntax=python_syntax)
-    if len(calls) > max_calls:
-        raise ParseError(f"{len(calls)} tool calls, more than max_calls={max_calls}")
-    return calls
+    return completion
 
 
 def parse_text(text: str, *, python_syntax: bool = True) -> list[ToolCall]:
@@ -252,7 +258,9 @@ def _call_from_object(obj: Any, where: str, max_chars: int | None = None) -> Too
 
 def parse_python_calls(text: str) -> list[ToolCall]:
     """`f(a=1)` or `[f(a=1), g(b="x")]` -> calls. Parsed with `ast`, never evaluated."""
-    source = text.strip().strip("`").strip()
+    source = text.strip()
+    if source[:1] == "`" or source[-1:] == "`":
+        source = source.strip("`").strip()
     try:
         tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError) as exc:
@@ -296,7 +304,15 @@ def _dotted_name(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
+_LITERAL_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def _literal(node: ast.expr, depth: int) -> Any:
+    if type(node) is ast.Constant:  # the usual case, first
+        constant = node.value
+        if type(constant) in _LITERAL_TYPES:
+            return constant
+        raise ParseError(f"{type(constant).__name__} literals are not supported")
     if depth > MAX_DEPTH:
         raise ParseError(f"value nests deeper than {MAX_DEPTH} levels")
     if isinstance(node, ast.Constant):
