@@ -389,6 +389,40 @@ def test_args_are_validated() -> None:
     assert all(f.description for f in ToolCallMatchArgs.model_fields.values())
 
 
+def test_openai_tools_schema_as_json_text() -> None:
+    tools = json.dumps(
+        [
+            {
+                "type": "function",
+                "function": {
+                    "name": "set_alarm",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"hour": {"type": "number"}, "label": {"type": "string"}},
+                        "required": ["hour"],
+                    },
+                },
+            }
+        ]
+    )
+    answer = [{"name": "set_alarm", "arguments": {"hour": 7.0}}]
+    assert score(hermes({"name": "set_alarm", "arguments": {"hour": 7}}), answer, tools).value == 1.0
+    wrong = score(hermes({"name": "set_alarm", "arguments": {"hour": "7"}}), answer, tools)
+    assert wrong.reason == "set_alarm: argument 'hour': expected number, got string '7'"
+    unknown = score(hermes({"name": "set_alarm", "arguments": {"hour": 7, "snooze": 5}}), answer, tools)
+    assert unknown.reason == "set_alarm: unexpected argument 'snooze'"
+
+
+def test_hostile_reference_data_is_an_error() -> None:
+    for bad in ("[" * 10_000 + "]" * 10_000, '[{"f": {"a": ' + "[" * 50 + "]" * 50 + "}}]", "{", 3.5, [1, 2]):
+        result = score(hermes(WEATHER[0]), answer=bad)
+        assert result.error and result.error.startswith("bad data"), (
+            bad if len(str(bad)) < 50 else "deep",
+            result,
+        )
+    assert score(hermes(WEATHER[0]), functions="not json").error.startswith("bad data")
+
+
 # --------------------------------------------------------------------------- hostile completions
 
 HOSTILE: dict[str, Any] = {
