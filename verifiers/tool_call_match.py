@@ -218,8 +218,8 @@ class ToolCallMatch(Verifier):
         if workers > 1 and threshold is not None and len(samples) >= threshold:
             try:
                 return self._score_in_pool(samples, workers)
-            except Exception:  # noqa: BLE001 - e.g. unpicklable samples: fall back to this process
-                pass
+            except Exception:  # noqa: BLE001 - e.g. unpicklable samples or a broken pool: score here
+                self.close()
         return super().score_batch(samples, ctx)
 
     def _score_in_pool(self, samples: Sequence[Sample], workers: int) -> list[Score]:
@@ -268,7 +268,7 @@ class _PlanCache:
     must not mutate a data row in place between scoring calls (the engine never does).
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self.size = size
         self.entries: dict[tuple[Any, Any], tuple[Any, Any, list[CallRule]]] = {}
 

@@ -13,7 +13,8 @@ Policies emit calls in several shapes; all of them become a list of `ToolCall(na
 
 References become `RefCall(name, params)` where each parameter maps to a list of allowed values,
 BFCL's possible-answer format; the string ``""`` among them means the parameter may be left out.
-A plain ``{name, arguments}`` reference is the special case of one allowed value per argument.
+A plain ``{name, arguments}`` reference is the special case of one allowed value per argument
+(so there too an argument whose value is ``""`` may also be left out).
 
 Every failure is a `ParseError` whose message says what was wrong and where; nothing here
 raises anything else for any input (deep nesting, huge numbers and bad Unicode included).
