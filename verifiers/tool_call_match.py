@@ -31,10 +31,18 @@ Deliberate differences from BFCL, each pinned by a test in `tests/test_tool_call
 - BFCL pairs parallel calls first-fit, so it can reject a correct set of calls when one call fits
   two references; the assignment here finds the pairing whenever one exists.
 
-Modes: `exact` (all calls right: 1, else 0), `partial` (share of calls and arguments right) and
-`component`, the correctness reward of ToolRL (Qian et al. 2025) that the GDPO paper uses for its
-tool-calling task: weighted function-name, parameter-name and parameter-value matching, mapped
-linearly onto `score_range` ([-3, 3] by default).
+Modes (each mapped linearly onto `score_range`):
+- `exact`: 1 when every call is right (BFCL's verdict), else 0.
+- `partial`: calls are paired by a maximum-weight assignment; a same-name pair earns the share of
+  its arguments that are right (right / (reference arguments + unexpected ones)); the sum is
+  divided by max(#reference calls, #calls made).
+- `component`: the correctness reward of ToolRL (Qian et al. 2025), which the GDPO paper uses for
+  its tool-calling task, default range [-3, 3]:
+  `(w_name * J(names) + sum over paired calls of (w_keys * J(keys) + w_values * #right values))
+  / (w_name + sum over reference calls of (w_keys + w_values * #parameters))`, where J is the
+  (multiset) Jaccard index. Two deliberate refinements over ToolRL's code: calls are paired by a
+  maximum-weight assignment instead of ToolRL's greedy best-unused pick, and a value is "right" by
+  the BFCL rules above (alternatives, normalized strings, int for float) instead of Python `==`.
 """
 
 from __future__ import annotations
