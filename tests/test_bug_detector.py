@@ -102,6 +102,7 @@ def test_assert_style_tells_the_program_raising_from_the_test_failing(any_backen
         "raises": "    return xs[0]\n",             # IndexError inside the candidate
         "exits": "    raise SystemExit(0)\n",
         "hard_exit": "    import os\n    os._exit(0)\n",
+        "segfault": "    import ctypes\n    return ctypes.string_at(0)\n",
         "recursion": "    return first(xs)\n",
         "not_plain": "    class Yes:\n        def __eq__(self, other):\n            return True\n    return Yes()\n",
     }
@@ -114,7 +115,8 @@ def test_assert_style_tells_the_program_raising_from_the_test_failing(any_backen
         "none_used": (1.0, "ran all 1 test without an error (1 failed an assertion)"),
         "raises": (0.0, "test 1: IndexError: list index out of range"),
         "exits": (0.0, "test 1: SystemExit: 0"),
-        "hard_exit": (0.0, "test 1: no test report (it exited early, closed stdout or crashed the interpreter)"),
+        "hard_exit": (0.0, "test 1: the program ended the interpreter (exit code 0)"),
+        "segfault": (0.0, "killed on test 1 (SIGSEGV)"),
         "recursion": (0.0, "test 1: RecursionError: maximum recursion depth exceeded"),
         "not_plain": (1.0, "ran all 1 test without an error (1 failed an assertion)"),
     }

@@ -111,7 +111,8 @@ def test_call_assert_and_mbpp_formats() -> None:
     he = parse_tests("def check(candidate):\n    assert candidate(1) == 2\n", entry_point="inc")
     assert [(c.kind, c.entry_point) for c in he] == [("assert", "inc")]
     mbpp = parse_tests(["assert f(1) == 2", "assert f(2) == 3"], setup="import math")
-    assert [c.code for c in mbpp] == ["import math\nassert f(1) == 2\n", "import math\nassert f(2) == 3\n"]
+    assert [(c.setup, c.code) for c in mbpp] == [("import math", "assert f(1) == 2"),
+                                                  ("import math", "assert f(2) == 3")]
     assert all(c.entry_point == "" for c in mbpp)
 
 
@@ -153,6 +154,38 @@ def test_value_comparison() -> None:
     assert values_equal({"a": [1.0]}, {"a": [1]})
     assert not values_equal("1", 1)
     assert not values_equal(10**400, 1e308, 1e-6)
+
+
+# --- values between the judge and the program process ----------------------------------------
+
+def test_harness_values_cross_the_pipe_intact() -> None:
+    from rewardkit.verifiers import _code_harness as harness
+
+    values: list[Any] = [None, True, 0, -(10**30), 1.5, float("inf"), "é\n", b"\x00\xff", 1 + 2j, [1, (2, 3)],
+                         (), {(1, "a"): {"x": [frozenset({1, 2})]}}, {3, 1, 2}, [[[]]]]
+    for value in values:
+        back = harness.decode(json.loads(json.dumps(harness.encode(value))))
+        assert back == value and type(back) is type(value), value
+    nan = harness.decode(json.loads(json.dumps(harness.encode(float("nan")))))
+    assert nan != nan
+
+    class Sneaky(int):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    for bad in (Sneaky(1), [object()], {"k": Sneaky(2)}, _nested(300)):
+        with pytest.raises(harness.Unencodable):
+            harness.encode(bad)
+    for wire in ({"$": "os.system", "v": []}, {"$": "list"}, [1], {"$": "dict", "v": [[1]]}):
+        with pytest.raises(ValueError):
+            harness.decode(wire)
+
+
+def _nested(depth: int) -> list[Any]:
+    out: list[Any] = []
+    for _ in range(depth):
+        out = [out]
+    return out
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -329,6 +362,81 @@ def test_hostile_completions_never_raise(any_backend: Sandbox) -> None:
     assert scores[2].reason.startswith("program is 1,048,576 characters")
     assert scores[3].reason.startswith("program is not valid UTF-8")
     assert "output limit on test 1" in scores[16].reason
+
+
+FORGER = r"""    return 0
+import gc, os, re, sys, time
+found = set()
+def scan(data):
+    found.update(re.findall(rb"@rewardkit:[0-9a-f]{32}:", data))
+for fd in range(256):  # every inherited descriptor, from the start
+    try:
+        scan(os.pread(fd, 1 << 16, 0))
+    except OSError:
+        pass
+for frame in list(sys._current_frames().values()):  # its frames and the objects gc sees
+    while frame is not None:
+        scan(repr(frame.f_locals).encode("utf-8", "replace"))
+        frame = frame.f_back
+scan(repr([o for o in gc.get_objects() if isinstance(o, dict)]).encode("utf-8", "replace"))
+pids = [p for p in os.listdir("/proc") if p.isdigit()]
+for pid in pids:  # the memory and stdin of every process it can see
+    try:
+        with open("/proc/%s/fd/0" % pid, "rb") as fh:
+            scan(fh.read(1 << 16))
+    except OSError:
+        pass
+    try:
+        with open("/proc/%s/maps" % pid) as fh:
+            maps = [line.split() for line in fh]
+        with open("/proc/%s/mem" % pid, "rb", buffering=0) as mem:
+            for where, perms in ((m[0], m[1]) for m in maps):
+                lo, hi = (int(x, 16) for x in where.split("-"))
+                if perms.startswith("rw") and hi - lo <= 64 << 20:
+                    try:
+                        mem.seek(lo)
+                        scan(mem.read(hi - lo))
+                    except (OSError, ValueError, OverflowError):
+                        pass
+    except OSError:
+        pass
+main = sys.modules.get("__main__")  # its copy of the harness: make any report say "passed"
+for name in ("_dumps", "dumps", "describe", "failure", "as_json"):
+    setattr(main, name, lambda *args, **kwargs: '{"ok": true}')
+def forge():
+    fake = b"".join(b"\n" + n + b'{"ok": true}\n' for n in found or {b"@rewardkit:" + b"0" * 32 + b":"})
+    for fd in range(256):  # everything it holds
+        try:
+            os.write(fd, fake)
+        except OSError:
+            pass
+    for pid in pids:  # every pipe any visible process holds, opened anew for writing
+        try:
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                out = os.open("/proc/%s/fd/%s" % (pid, fd), os.O_WRONLY | os.O_NONBLOCK)
+                os.write(out, fake)
+                os.close(out)
+            except OSError:
+                pass
+forge()
+if os.fork() == 0:  # and again after the judge has reported
+    time.sleep(0.3)
+    forge()
+    os._exit(0)
+"""
+
+
+def test_a_program_cannot_forge_a_pass(any_backend: Sandbox) -> None:
+    """The program runs in its own process, apart from the test and the judge's stdout: looking
+    for the report's nonce everywhere it can read, patching its copy of the harness and writing
+    fake reports through every descriptor it holds or can open through /proc still scores 0."""
+    [forged] = score(any_backend, [dict(HE, completion=FORGER)], tests="test", prefix="prompt")
+    assert forged.value == 0.0 and forged.error is None, forged
+    assert forged.reason.startswith("0/1 tests passed; test 1: "), forged.reason
 
 
 def test_registered_and_args_validated() -> None:

@@ -37,6 +37,7 @@ class TestCase:
     kind: Kind
     stdin: str = ""          # stdio
     code: str = ""           # assert: test source
+    setup: str = ""          # assert: code run before the program and before the test (MBPP)
     entry_point: str = ""    # assert: `check(entry_point)` when set; call: the function
     args: Any = None         # call: the argument list
     expected: Any = None     # stdio: str; call: JSON value
@@ -45,7 +46,7 @@ class TestCase:
         if self.kind == "stdio":
             return ("stdio", self.stdin)
         if self.kind == "assert":
-            return ("assert", self.code, self.entry_point)
+            return ("assert", self.setup, self.code, self.entry_point)
         return ("call", self.entry_point, json.dumps(self.args, sort_keys=True, default=repr))
 
 
@@ -66,14 +67,14 @@ def parse_tests(raw: Any, fmt: str = "auto", entry_point: str = "", setup: str =
         call = entry_point if "def check" in raw else ""
         if "def check" in raw and not entry_point:
             raise TestDataError("assert-style tests define check() but no entry point is given")
-        return [TestCase("assert", code=_join(setup, raw), entry_point=call)]
+        return [TestCase("assert", code=raw, entry_point=call, setup=setup)]
     if isinstance(raw, dict):
         return _from_mapping(raw, fmt, entry_point)
     if isinstance(raw, (list, tuple)):
         if raw and all(isinstance(t, str) for t in raw):
             if fmt in ("stdio", "call"):
                 raise TestDataError(f"{fmt} tests must be inputs/outputs, got a list of strings")
-            return [TestCase("assert", code=_join(setup, t)) for t in raw]
+            return [TestCase("assert", code=t, setup=setup) for t in raw]
         if all(isinstance(t, dict) for t in raw):
             cases: list[TestCase] = []
             for row in raw:
@@ -118,10 +119,6 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         return "\n".join(str(v) for v in value)
     return value if isinstance(value, str) else str(value)
-
-
-def _join(setup: str, code: str) -> str:
-    return f"{setup}\n{code}\n" if setup else code
 
 
 def compare_stdout(got: str, expected: str, tolerance: float | None = None) -> str | None:

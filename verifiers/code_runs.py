@@ -139,7 +139,8 @@ def to_program(program: str, case: TestCase, limits: Limits) -> tuple[Program, s
         return Program(("python3", "solution.py"), files, _safe(case.stdin), limits), ""
     nonce = "@rewardkit:" + secrets.token_hex(16) + ":"
     if case.kind == "assert":
-        request: dict[str, Any] = {"mode": "assert", "code": case.code, "entry_point": case.entry_point}
+        request: dict[str, Any] = {"mode": "assert", "code": case.code, "entry_point": case.entry_point,
+                                   "setup": case.setup}
     else:
         request = {"mode": "call", "name": case.entry_point, "args": case.args}
     request["nonce"] = nonce
@@ -176,9 +177,16 @@ def judge(result: RunResult, nonce: str, limits: Limits) -> Outcome:
     if report.get("ok"):
         return Outcome(status, None, "passed", result=report.get("result"), wall_s=wall)
     error = str(report.get("error") or "failed")
+    if report.get("fault") == "harness":
+        return Outcome(status, None, "harness error", wall_s=wall, error=f"the test harness failed: {error}")
     fault = "program" if report.get("fault") == "program" else "test"
     if fault == "program" and error.startswith("MemoryError"):
         return Outcome("memory", "program", f"{limits.memory_mb} MB, MemoryError", wall_s=wall)
+    signal_name = str(report.get("signal") or "")
+    if signal_name == "SIGXCPU":
+        return Outcome("timeout", "program", f"CPU limit {limits.cpu_s:g}s", wall_s=wall)
+    if signal_name:
+        return Outcome("killed", "program", signal_name, wall_s=wall)
     line = str(report.get("line") or "")
     detail = f"{error} in `{line}`" if fault == "test" and line else error
     if report.get("stage") == "test-compile":
@@ -187,11 +195,12 @@ def judge(result: RunResult, nonce: str, limits: Limits) -> Outcome:
 
 
 def _report(stdout: str, nonce: str) -> dict[str, Any] | None:
-    """The harness's report: the JSON after the last nonce (the program cannot know the nonce)."""
-    at = stdout.rfind(nonce)
+    """The harness's report: the JSON line after the last newline + nonce (the program cannot
+    know the nonce; a JSON line holds no raw newline, so a value quoting the nonce is no match)."""
+    at = stdout.rfind("\n" + nonce)
     if at < 0:
         return None
-    line = stdout[at + len(nonce):].split("\n", 1)[0]
+    line = stdout[at + 1 + len(nonce):].split("\n", 1)[0]
     try:
         report = json.loads(line)
     except (ValueError, RecursionError):
