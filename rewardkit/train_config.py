@@ -117,6 +117,12 @@ class TrainConfig(BaseModel):
     tensorboard: bool = Field(True, description="Also log to TensorBoard when it is installed.")
     progress: bool = Field(True, description="Show a progress bar (rich) on a terminal.")
     score_workers: int | None = Field(None, ge=1, description="Threads for verifiers that parallelize (None = their default).")
+    cpu_threads: int | None = Field(
+        None,
+        ge=1,
+        description="Torch threads for work on the CPU (None = torch's default, one per core). A tiny model "
+        "gains nothing from more than 1, and on a busy machine extra threads spin and slow every step.",
+    )
 
     @field_validator("lr", "temperature", "clip_high", "kl_coef")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,28 @@ def test_each_step_logs_every_metric(tiny: str, tmp_path: Path) -> None:
     assert m["reward/short/gated_share"] > 0  # `short` is gated on `correct`, mostly closed at the start
     assert m["kl"] is not None and m["kl"] >= 0  # the demo trains with a KL term
     assert (out / "checkpoints" / "step-000002" / "model" / "model.safetensors").exists()
+
+
+def test_same_seed_same_run_other_seed_other_run(tiny: str, tmp_path: Path) -> None:
+    def two_steps(seed: int) -> list[dict]:
+        run = _run(tiny, tmp_path, seed=seed)
+        out = [gdpo.train_step(run) for _ in range(2)]
+        return [{k: v for k, v in m.items() if not k.startswith("time/")} for m in out]
+
+    a, b, c = two_steps(3), two_steps(3), two_steps(4)
+    assert a == b
+    assert a != c
+
+
+def test_missing_local_model_fails_at_once(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(DataError, match=r"train.model: './nowhere/tiny' not found.*tiny_model"):
+        gdpo.setup(DEMO, overrides={"model": "./nowhere/tiny", "output_dir": str(tmp_path / "run")})
+    assert time.monotonic() - started < 20  # no minute of hub retries
+
+
+def test_tensorboard_gets_the_metrics_when_installed(tiny: str, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed: the trainer logs JSONL only")
+    out = gdpo.train(DEMO, overrides={"model": tiny, "output_dir": str(tmp_path / "run"), "steps": 1,
+                                      "progress": False, "tensorboard": True})
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))

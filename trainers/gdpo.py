@@ -214,10 +214,21 @@ def _load_chat_template(value: str | None, spec_dir: Path) -> str | None:
     return path.read_text(encoding="utf-8")
 
 
-def _model_source(value: str, spec_dir: Path) -> str:
-    """A local folder when one exists (next to the spec, then here), else the hub id as written."""
+def _model_source(value: str, spec_dir: Path, key: str = "train.model") -> str:
+    """A local folder when one exists (next to the spec, then here), else the hub id as written.
+
+    A value written as a path (`./x`, `../x`, `/x`, `~/x`) that exists nowhere fails here, at once,
+    instead of after a minute of hub retries on a machine without internet.
+    """
     path = resolve_path(value, spec_dir)
-    return str(path) if path is not None else value
+    if path is not None:
+        return str(path)
+    if value.startswith((".", "/", "~")):
+        raise DataError(
+            f"{key}: {value!r} not found next to the spec ({spec_dir}) nor in {Path.cwd()}; "
+            "the demo's tiny model is built with `python -m rewardkit.trainers.tiny_model models/tiny`"
+        )
+    return value
 
 
 def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] | None = None) -> Run:
@@ -236,11 +247,13 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
 
     torch.manual_seed(cfg.seed)
     device = _pick_device(cfg.device)
+    if device.type == "cpu" and cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)  # process-wide; train() restores it when done
     dtype = _pick_dtype(cfg.dtype, device)
     base = _model_source(cfg.model, spec_dir)
     model_path = str(restored.model_dir) if restored else base
     tokenizer = AutoTokenizer.from_pretrained(
-        _model_source(cfg.tokenizer, spec_dir) if cfg.tokenizer else model_path
+        _model_source(cfg.tokenizer, spec_dir, "train.tokenizer") if cfg.tokenizer else model_path
     )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -248,7 +261,8 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
     model.train()
     ref_model = None
     if cfg.kl_coef > 0:
-        ref_model = AutoModelForCausalLM.from_pretrained(_model_source(cfg.ref_model or cfg.model, spec_dir),
+        ref_model = AutoModelForCausalLM.from_pretrained(_model_source(cfg.ref_model or cfg.model, spec_dir,
+                                                                       "train.ref_model"),
                                                          dtype=dtype).to(device)
         ref_model.eval().requires_grad_(False)
 
@@ -554,6 +568,20 @@ def _summary(metrics: dict[str, float], names: list[str]) -> str:
                      if math.isfinite(metrics.get(f"reward/{n}/mean", math.nan)))
 
 
+def _final_report(log_path: Path, names: list[str], ckpt: Path, window: int = 10) -> str:
+    """Each reward's mean over the first and the last `window` logged steps, and where the policy is."""
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float:
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return float(np.mean(vals)) if vals else math.nan
+
+    head, tail = lines[:window], lines[-window:]
+    parts = [f"{n} {mean(head, f'reward/{n}/mean'):.2f} -> {mean(tail, f'reward/{n}/mean'):.2f}" for n in names]
+    return (f"done: {len(lines)} steps; reward means, first vs last {window} steps: {', '.join(parts)}\n"
+            f"policy: {ckpt / checkpoint.MODEL_DIR}  log: {log_path}")
+
+
 @contextmanager
 def _progress(enabled: bool, total: int, done: int) -> Iterator[Any]:
     """A rich progress bar on a terminal; elsewhere a plain line every few steps."""
@@ -597,12 +625,28 @@ def _graceful_interrupt(run: Run) -> Iterator[None]:
 # --- the entry point -------------------------------------------------------------------------------
 
 
+def _quiet_transformers() -> None:
+    """No per-load and per-save progress bars: they would bury the training progress."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def train(spec_path: str, resume: str | None = None, overrides: dict[str, Any] | None = None) -> Path:
     """Train the policy of `spec_path` (`rewardkit train`); returns the run folder.
 
     `resume` is a checkpoint folder or a run folder (its newest checkpoint); `overrides` maps
     `train.<field>` / `advantage.<field>` to values, as `--set` does.
     """
+    threads = torch.get_num_threads()
+    try:
+        return _train(spec_path, resume, overrides)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None) -> Path:
+    _quiet_transformers()
     run = setup(spec_path, resume, overrides)
     cfg = run.cfg
     log = MetricsLog(run.output_dir, run.step, cfg.tensorboard)
@@ -625,10 +669,11 @@ def train(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
                     save_checkpoint(run)
                     saved_at = run.step
-        if saved_at != run.step:
-            path = save_checkpoint(run)
-            if run.stop_requested:
-                print(f"stopped at step {run.step}; resume with --resume {path}", file=sys.stderr)
+        path = save_checkpoint(run) if saved_at != run.step else checkpoint.find(run.output_dir)
+        if run.stop_requested:
+            print(f"stopped at step {run.step}; resume with --resume {path}", file=sys.stderr)
+        elif cfg.progress:
+            print(_final_report(log.path, names, path), file=sys.stderr)
     finally:
         log.close()
         run.spec.close()
