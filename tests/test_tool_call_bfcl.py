@@ -472,6 +472,26 @@ def test_verdicts_agree_with_bfcl(
         assert by_kind[(kind, True)] > 50, (kind, report)
 
 
+@pytest.mark.parametrize(("mode", "top"), [("component", 3.0), ("partial", 1.0)])
+def test_graded_modes_give_full_marks_exactly_when_exact_does(
+    pairs: tuple[list[Pair], list[Pair]], exact: ToolCallMatch, mode: str, top: float
+) -> None:
+    """On every BFCL pair: full marks in `component` / `partial` if and only if `exact` says right,
+    and mistakes still earn graded credit (the point of those modes)."""
+    truth, perturbed = pairs
+    every = truth + perturbed
+    samples = [sample_of(p) for p in every]
+    verdicts = [s.value == 1.0 for s in exact.score_batch(samples, ScoringContext())]
+    graded = ToolCallMatch(ToolCallMatchArgs(reference="answer", functions="functions", mode=mode))
+    values = [s.value for s in graded.score_batch(samples, ScoringContext())]
+    mismatched = [
+        (p.entry.id, p.kind, v) for p, v, ok in zip(every, values, verdicts, strict=True) if (v == top) != ok
+    ]
+    assert not mismatched, mismatched[:5]
+    wrong = [v for v, ok in zip(values, verdicts, strict=True) if not ok]
+    assert len(set(wrong)) > 20  # many distinct levels of partial credit among the wrong answers
+
+
 # --------------------------------------------------------------------------- documented differences
 # Each test shows BFCL's verdict (from its checker) next to ours, on a minimal case.
 

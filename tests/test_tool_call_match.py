@@ -3,6 +3,7 @@ actionable reasons, hostile completions and the process pool."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -10,8 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
-from rewardkit.verifiers.tool_call_match import ToolCallMatch, ToolCallMatchArgs
+from rewardkit.verifiers.tool_call_match import (
+    ToolCallMatch,
+    ToolCallMatchArgs,
+    _first_unmatchable,
+    _max_weight_assignment,
+)
 from rewardkit.verifiers.tool_call_parsing import (
     ParseError,
     parse_completion,
@@ -496,6 +504,45 @@ def test_hostile_reasons_say_what_happened() -> None:
     assert "argument 'city': expected string, got float inf" in reasons["1e999999 in Python"]
     assert "not valid JSON" in reasons["a 5,000-digit integer"]
     assert "'tool_calls' must be a list" in reasons["tool_calls not a list"]
+
+
+# --------------------------------------------------------------------------- assignment algorithms
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=n, max_size=n)
+    )
+)
+def test_perfect_matching_agrees_with_brute_force(valid: list[list[bool]]) -> None:
+    n = len(valid)
+    exists = any(all(valid[i][perm[i]] for i in range(n)) for perm in itertools.permutations(range(n)))
+    assert (_first_unmatchable(n, lambda i, j: valid[i][j]) is None) == exists
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(st.integers(1, 5), st.integers(1, 5)).flatmap(
+        lambda shape: st.lists(
+            st.lists(st.integers(0, 9).map(float), min_size=shape[1], max_size=shape[1]),
+            min_size=shape[0],
+            max_size=shape[0],
+        )
+    )
+)
+def test_max_weight_assignment_agrees_with_brute_force(weights: list[list[float]]) -> None:
+    rows, cols = len(weights), len(weights[0])
+    k = min(rows, cols)
+    best = max(
+        sum(weights[r][c] for r, c in zip(rs, cs, strict=True))
+        for rs in itertools.combinations(range(rows), k)
+        for cs in itertools.permutations(range(cols), k)
+    )
+    pairs = _max_weight_assignment(weights)
+    assert len(pairs) == k
+    assert len({r for r, _ in pairs}) == k and len({c for _, c in pairs}) == k
+    assert sum(weights[r][c] for r, c in pairs) == best
 
 
 # --------------------------------------------------------------------------- pool

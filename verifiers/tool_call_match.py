@@ -798,7 +798,7 @@ def check_call(
                 if param not in rule.required:
                     problems.append(_missing_problem(param, param_rule.allowed))
     shared = len(args) - check.extra_args
-    union = ref_keys + check.extra_args
+    union = ref_keys + check.extra_args + check.unlisted_missing  # required by the schema, not given
     check.key_jaccard = shared / union if union else 1.0
     return check
 
