@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from rewardkit.sandbox import Program, RunResult, Sandbox
 from rewardkit.sandbox.select import select_backend, unavailable_reason
+from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_cases import (
     TestDataError,
     compare_stdout,
@@ -254,6 +255,16 @@ def test_mbpp_asserts_with_setup(process: Sandbox) -> None:
                                    "`assert sq(-1) == 2`")
 
 
+def test_program_constants_the_test_names_cross_over(process: Sandbox) -> None:
+    """The test runs apart from the program: constants it names are copied over (as plain
+    values), others are not, so a big precomputed table costs nothing."""
+    program = ("LIMIT = (10, 20)\nTABLE = list(range(3 * 10**6))\n"
+               "def f(x):\n    return TABLE[x] * 2\n")
+    row = {"test_list": ["assert f(LIMIT[0]) == LIMIT[1]", "assert 'TABLE' not in globals()"]}
+    [s] = score(process, [dict(row, completion=program)], tests="test_list", time_limit_s=5.0)
+    assert (s.value, s.reason) == (1.0, "2/2 tests passed")
+
+
 def test_float_tolerance_and_all_or_nothing(process: Sandbox) -> None:
     tests = {"inputs": ["1\n", "3\n"], "outputs": ["1.0\n", "0.333333333\n"]}
     sample = {"completion": "print(1 / int(input()))", "tests": tests}
@@ -351,11 +362,15 @@ def test_hostile_completions_never_raise(any_backend: Sandbox) -> None:
         "print('x' * 10**8)", "import os\nos.close(1)", "print(input())" + "\n#" * 40_000,
     ]
     samples = [{"completion": c, "tests": tests} for c in completions]
-    scores = score(any_backend, samples, time_limit_s=2.0)
-    assert len(scores) == len(samples)
-    for completion, s in zip(completions, scores, strict=True):
+    ctx = ScoringContext(sandbox=any_backend)
+    scores = CodeTests(CodeTests.Args(time_limit_s=2.0)).score_batch(samples, ctx)
+    bugs = BugDetector(BugDetector.Args(time_limit_s=2.0)).score_batch(samples, ctx)
+    assert len(scores) == len(bugs) == len(samples)
+    for completion, s, b in zip(completions, scores, bugs, strict=True):
         assert isinstance(s, Score) and s.error is None and s.reason, (completion, s)
         assert s.value in (0.0, 1.0), (repr(completion)[:80], s)
+        assert isinstance(b, Score) and b.error is None and b.reason and b.value in (0.0, 1.0), (completion, b)
+        assert b.value >= s.value, (completion, s, b)  # a passing program has no bug
     values = [s.value for s in scores]
     assert values[8] == 1.0 and values[11] == 1.0 and values[18] == 1.0  # chat list, dict, long tail
     assert scores[0].reason == "empty completion (not run)"
@@ -437,6 +452,29 @@ def test_a_program_cannot_forge_a_pass(any_backend: Sandbox) -> None:
     [forged] = score(any_backend, [dict(HE, completion=FORGER)], tests="test", prefix="prompt")
     assert forged.value == 0.0 and forged.error is None, forged
     assert forged.reason.startswith("0/1 tests passed; test 1: "), forged.reason
+
+
+HOSTILE_TESTS: list[Any] = [
+    None, 7, "", "{", "[", "[[[[" * 5000 + "]]]]" * 5000, {"inputs": None, "outputs": None},
+    {"inputs": "1", "outputs": "1"}, {"inputs": [1, 2], "outputs": [1]}, {"inputs": [{"a": 1}], "outputs": [[]]},
+    {"fn_name": 3, "inputs": [[1]], "outputs": [1]}, {"fn_name": "f", "inputs": [object()], "outputs": [1]},
+    [{"input": "1"}], [1, 2], ["assert f(1) ==", 3], "def check(candidate):\n    assert candidate(1) ==\n",
+    {"inputs": ["\ud800"], "outputs": ["\udfff"]}, {"inputs": ["x" * (1 << 20)], "outputs": ["x"]},
+    json.loads("[" * 50 + "]" * 50), {"inputs": [[1] * 10], "outputs": [float("nan")], "fn_name": "f"},
+]
+
+
+def test_hostile_test_data_never_raises(process: Sandbox) -> None:
+    """Bad rows are the data's fault: an error (unjudged) or a judged score, never an exception."""
+    samples = [{"completion": "def f(*a):\n    return 1\nprint(input())", "tests": t, "entry_point": "f"}
+               for t in HOSTILE_TESTS]
+    ctx = ScoringContext(sandbox=process)
+    for verifier in (CodeTests(CodeTests.Args(time_limit_s=2.0)), BugDetector(BugDetector.Args(time_limit_s=2.0))):
+        scores = verifier.score_batch(samples, ctx)
+        assert len(scores) == len(samples)
+        for raw, s in zip(HOSTILE_TESTS, scores, strict=True):
+            assert isinstance(s, Score) and s.reason, (repr(raw)[:80], s)
+            assert s.error is not None or 0.0 <= s.value <= 1.0, (repr(raw)[:80], s)
 
 
 def test_registered_and_args_validated() -> None:

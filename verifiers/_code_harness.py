@@ -126,7 +126,8 @@ def serve(rfd, wfd):
 
     ns = {"__name__": "solution", "__builtins__": builtins}
     try:
-        setup = json.loads(reader.readline() or "{}").get("setup") or ""
+        first = json.loads(reader.readline() or "{}")
+        setup, wanted = first.get("setup") or "", set(first.get("wanted") or ())
         if setup:  # MBPP's test_setup_code: the program may rely on its imports
             exec(compile(setup, SETUP_FILE, "exec", dont_inherit=True), ns)
         with open("solution.py", encoding="utf-8") as fh:
@@ -141,6 +142,8 @@ def serve(rfd, wfd):
             continue
         if callable(value):
             callables.append(key)
+            continue
+        if key not in wanted:  # only constants the test names cross (a big table costs time)
             continue
         try:
             values[key] = encode(value)
@@ -241,9 +244,9 @@ class Program:
     def __init__(self):
         self.pid, self.writer, self.reader = start_program()
 
-    def send_setup(self, setup):
+    def send_setup(self, setup, wanted):
         try:
-            self.writer.write(json.dumps({"setup": setup}) + "\n")
+            self.writer.write(json.dumps({"setup": setup, "wanted": wanted}) + "\n")
             self.writer.flush()
         except OSError:
             pass  # it is gone already: the load step says how it ended
@@ -357,7 +360,15 @@ def test_line(exc):
 
 def judge(program, request):
     setup = str(request.get("setup") or "")
-    program.send_setup(setup)
+    compiled = None
+    if request["mode"] != "call":
+        code = request["code"]
+        linecache.cache[TEST_FILE] = (len(code), None, code.splitlines(True), TEST_FILE)
+        try:
+            compiled = compile(code, TEST_FILE, "exec", dont_inherit=True)
+        except BaseException as exc:
+            return {"ok": False, "fault": "test", "stage": "test-compile", "error": describe(exc)}
+    program.send_setup(setup, sorted(names_used(compiled)) if compiled is not None else [])
     try:
         loaded = program.receive()
     except ProgramEnded as exc:
@@ -365,7 +376,7 @@ def judge(program, request):
     if not loaded.get("loaded"):
         return {"ok": False, "fault": "program", "stage": "load", "error": str(loaded.get("error"))[:500]}
     callables = [str(n) for n in loaded.get("callables") or []]
-    if request["mode"] == "call":
+    if compiled is None:
         try:
             reply = program.ask(request["name"], request["args"], None)
             if "not_plain" in reply:
@@ -373,12 +384,6 @@ def judge(program, request):
             return {"ok": True, "result": as_json(program.value(reply))}
         except (ProgramRaised, ProgramEnded) as exc:
             return failure(exc)
-    code = request["code"]
-    linecache.cache[TEST_FILE] = (len(code), None, code.splitlines(True), TEST_FILE)
-    try:
-        compiled = compile(code, TEST_FILE, "exec", dont_inherit=True)
-    except BaseException as exc:
-        return {"ok": False, "fault": "test", "stage": "test-compile", "error": describe(exc)}
     ns = {"__name__": "__rewardkit_test__", "__builtins__": builtins}
     if setup:
         try:
@@ -406,6 +411,16 @@ def judge(program, request):
     except BaseException as exc:
         return failure(exc)
     return {"ok": True}
+
+
+def names_used(code):
+    """Every global name the test's code objects refer to."""
+    names, stack = set(), [code]
+    while stack:
+        item = stack.pop()
+        names.update(item.co_names)
+        stack.extend(c for c in item.co_consts if hasattr(c, "co_names"))
+    return names
 
 
 def as_json(value):
