@@ -222,7 +222,7 @@ def _spawn(name: str, argv: list[str], timeout: float) -> tuple[dict[str, Any] |
 
 
 def _missing_train_deps() -> str:
-    for module in ("pydantic", "yaml", "rewardkit.trainers.gdpo"):
+    for module in ("pydantic", "yaml", "regex", "rewardkit.trainers.gdpo"):
         try:
             if importlib.util.find_spec(module) is None:
                 return f"{module} is not installed (pip install -e '.[train]')"
