@@ -269,3 +269,10 @@ def test_importing_the_bridge_and_core_does_not_import_torch_or_trl() -> None:
             "bad = [m for m in ('torch', 'trl', 'transformers') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_conversational_batches_are_scored_on_the_assistant_message() -> None:
+    funcs = trl_reward_functions(_spec("gdpo"))
+    prompts = [[{"role": "user", "content": "say 7"}]] * 2
+    completions = [[{"role": "assistant", "content": "7"}], [{"role": "assistant", "content": "8"}]]
+    assert funcs[0](prompts=prompts, completions=completions, answer=["7", "7"]) == [1.0, 0.0]
