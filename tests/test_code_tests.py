@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,6 +190,27 @@ def _nested(depth: int) -> list[Any]:
     for _ in range(depth):
         out = [out]
     return out
+
+
+def test_harness_that_cannot_fork_reports_its_own_failure(tmp_path: Path) -> None:
+    """Out of processes (the sandbox's limit, not the program's doing): the sample is unjudged,
+    not a bug. Runs the harness itself with a fork that fails; the program is never loaded."""
+    from rewardkit.verifiers import code_runs
+
+    case = parse_tests(["assert f() == 1"])[0]
+    program, nonce = code_runs.to_program("def f():\n    return 1\n", case, code_runs.Limits())
+    for name, text in program.files.items():
+        (tmp_path / name).write_text(text)
+    failing_fork = ("import os\ndef fork():\n    raise BlockingIOError(11, 'Resource temporarily unavailable')\n"
+                    "os.fork = fork\n__file__ = 'harness.py'\nexec(open('harness.py').read())\n")
+    proc = subprocess.run([sys.executable, "-c", failing_fork], input=program.stdin, capture_output=True,
+                          text=True, cwd=tmp_path, timeout=30)
+    result = RunResult("ok" if proc.returncode == 0 else "runtime_error", proc.returncode, proc.stdout,
+                       proc.stderr, 0.1)
+    outcome = code_runs.judge(result, nonce, program.limits)
+    assert outcome.fault is None and outcome.error == (
+        "the test harness failed: cannot start the program process: BlockingIOError: "
+        "[Errno 11] Resource temporarily unavailable"), outcome
 
 
 # --- running ---------------------------------------------------------------------------------

@@ -435,14 +435,19 @@ def main():
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) not in (here, os.getcwd())]
     close_other_fds()  # no inherited handle to stdout (or the request) may reach the program
     set_dumpable(False)  # before the fork: the program can never read this process's memory
-    program = Program()
+    try:
+        program = Program()
+    except OSError as exc:  # e.g. the process limit: the sandbox's problem, not the program's
+        program, report = None, {"ok": False, "fault": "harness", "stage": "start",
+                                 "error": "cannot start the program process: " + describe(exc)}
     request = json.loads(sys.stdin.read())
     nonce = request.pop("nonce")
-    try:
-        report = judge(program, request)
-    except BaseException as exc:
-        report = {"ok": False, "fault": "harness", "stage": "harness", "error": describe(exc)}
-    program.kill()
+    if program is not None:
+        try:
+            report = judge(program, request)
+        except BaseException as exc:
+            report = {"ok": False, "fault": "harness", "stage": "harness", "error": describe(exc)}
+        program.kill()
     try:
         line = json.dumps(report)
     except BaseException:
