@@ -361,10 +361,13 @@ def bench_toolcall(n: int, cores: int) -> list[str]:
                 f"failed ({type(exc).__name__}: {exc}) |"]
     out = []
     for r in table:
-        procs = cores if "pool" in str(r.get("method", "")) else 1
+        in_pool = "pool" in str(r.get("method", ""))
+        per_cpu = r.get("samples_per_cpu_s")
+        cpu_ms = f"{1000 / per_cpu:.3f}" if per_cpu else "-"
+        basis = "wall" if in_pool or "samples_per_cpu_s" not in r else "CPU time"
         agree = f"verdicts agree with BFCL's checker on {r['agree']:.2%}" if "agree" in r else ""
-        out.append(f"| {r.get('method')} | {procs} | {r.get('samples_per_s', 0):,.0f} | - | "
-                   f"{r.get('vs_bfcl', float('nan')):.2f} (vs BFCL ast_checker) | - | {agree} |")
+        out.append(f"| {r.get('method')} | {cores if in_pool else 1} | {r.get('samples_per_s', 0):,.0f} | - | "
+                   f"{r.get('vs_bfcl', float('nan')):.2f} by {basis}, vs BFCL ast_checker | {cpu_ms} | {agree} |")
     return out
 
 
