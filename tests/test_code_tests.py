@@ -475,7 +475,7 @@ def test_a_program_cannot_forge_a_pass(any_backend: Sandbox) -> None:
     fake reports through every descriptor it holds or can open through /proc still scores 0."""
     [forged] = score(any_backend, [dict(HE, completion=FORGER)], tests="test", prefix="prompt")
     assert forged.value == 0.0 and forged.error is None, forged
-    assert forged.reason.startswith("0/1 tests passed; test 1: "), forged.reason
+    assert forged.reason.startswith("0/1 tests passed; "), forged.reason  # failed, died or timed out
 
 
 HOSTILE_TESTS: list[Any] = [
