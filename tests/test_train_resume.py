@@ -105,3 +105,14 @@ def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(tiny: str, tmp_path: Pat
 
     gdpo.train(DEMO, resume=str(out), overrides={"model": tiny, "steps": steps_logged + 2, "progress": False})
     assert [m["step"] for m in _metrics(out)] == list(range(1, steps_logged + 3))
+
+
+def test_fresh_run_in_a_used_folder_starts_over(tiny: str, tmp_path: Path) -> None:
+    """An earlier run's checkpoints must not outlive a new run there: `--resume DIR` would pick them,
+    and pruning would keep them in place of the new ones."""
+    settings = {"model": tiny, "checkpoint_every": 1, "keep_checkpoints": 2, "progress": False,
+                "output_dir": str(tmp_path / "run")}
+    gdpo.train(DEMO, overrides={**settings, "steps": 3})
+    out = gdpo.train(DEMO, overrides={**settings, "steps": 1, "seed": 5})
+    assert [p.name for p in checkpoint.list_checkpoints(out)] == ["step-000001"]
+    assert [m["step"] for m in _metrics(out)] == [1]

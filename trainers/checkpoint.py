@@ -32,6 +32,7 @@ class Restored:
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     extra: dict[str, Any]
+    rng: dict[str, Any]
 
 
 def rng_state() -> dict[str, Any]:
@@ -112,10 +113,10 @@ def find(path: str | Path) -> Path:
 
 
 def load(path: str | Path) -> Restored:
-    """Read a checkpoint's trainer state and restore the RNG; the model is loaded by the caller."""
+    """Read a checkpoint's trainer state; the caller loads the model, then calls `set_rng_state`
+    last, so that nothing it does while setting up (model init, seeding) disturbs the restored RNG."""
     ckpt = find(path)
     state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
-    set_rng_state(state["rng"])
     return Restored(
         path=ckpt,
         model_dir=ckpt / MODEL_DIR,
@@ -123,4 +124,5 @@ def load(path: str | Path) -> Restored:
         optimizer=state["optimizer"],
         scheduler=state["scheduler"],
         extra=state.get("extra", {}),
+        rng=state["rng"],
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import sys
 import time
@@ -57,7 +58,7 @@ from .rollout import (
 
 # Settings that may change between a run and its resume without breaking exactness.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "eval_every", "output_dir", "progress",
-                     "tensorboard"}
+                     "tensorboard", "score_workers"}
 
 
 @dataclass
@@ -257,14 +258,13 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
     )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device)
-    model.train()
-    ref_model = None
+    model: Any = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    model.to(device).train()
+    ref_model: Any = None
     if cfg.kl_coef > 0:
-        ref_model = AutoModelForCausalLM.from_pretrained(_model_source(cfg.ref_model or cfg.model, spec_dir,
-                                                                       "train.ref_model"),
-                                                         dtype=dtype).to(device)
-        ref_model.eval().requires_grad_(False)
+        ref_source = _model_source(cfg.ref_model or cfg.model, spec_dir, "train.ref_model")
+        ref_model = AutoModelForCausalLM.from_pretrained(ref_source, dtype=dtype)
+        ref_model.to(device).eval().requires_grad_(False)
 
     optimizer = _make_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
@@ -282,11 +282,26 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
                             seed=cfg.seed, eos_ids=eos_ids)
     else:
         engine = TransformersEngine(model, eos_ids, tokenizer.pad_token_id)
-    return Run(spec=spec, cfg=cfg, adv=adv, model=model, tokenizer=tokenizer, ref_model=ref_model,
-               optimizer=optimizer, scheduler=scheduler, engine=engine, backend=backend, device=device,
-               rows=rows, eval_rows=eval_rows, output_dir=output_dir, model_path=base,
-               step=restored.step if restored else 0,
-               chat_template=_load_chat_template(cfg.chat_template, spec_dir))
+    run = Run(spec=spec, cfg=cfg, adv=adv, model=model, tokenizer=tokenizer, ref_model=ref_model,
+              optimizer=optimizer, scheduler=scheduler, engine=engine, backend=backend, device=device,
+              rows=rows, eval_rows=eval_rows, output_dir=output_dir, model_path=base,
+              step=restored.step if restored else 0,
+              chat_template=_load_chat_template(cfg.chat_template, spec_dir))
+    if restored:
+        checkpoint.set_rng_state(restored.rng)  # last: model loading above may draw random numbers
+    return run
+
+
+def _clear_earlier_run(output_dir: Path) -> None:
+    """A fresh run owns its folder: an earlier run's checkpoints would otherwise be pruned in place
+    of the new ones, and `--resume DIR` would pick the old run's newest step."""
+    old = checkpoint.list_checkpoints(output_dir)
+    if old:
+        print(f"{output_dir} holds an earlier run (checkpoints up to {old[-1].name}): starting over there "
+              f"(to continue it instead: --resume {output_dir})", file=sys.stderr)
+        for path in old:
+            shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(output_dir / "tensorboard", ignore_errors=True)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -298,8 +313,9 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
 
 
 def _warn_config_changes(saved: dict[str, Any], cfg: TrainConfig) -> None:
+    free = RESUMABLE_CHANGES - ({"steps"} if cfg.lr_schedule != "constant" else set())  # decay spans `steps`
     changed = [k for k, v in cfg.model_dump(mode="json").items()
-               if k in saved and saved[k] != v and k not in RESUMABLE_CHANGES]
+               if k in saved and saved[k] != v and k not in free]
     if changed:
         warnings.warn(f"resuming with changed settings {changed}: the run will not match an uninterrupted one",
                       stacklevel=3)
@@ -405,7 +421,8 @@ def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
         clipped = kl_sum = ent_sum = loss_sum = 0.0
         for k, (ids, attn, pos, mask, p_len) in enumerate(batches):
             logp, entropy = _token_logprobs(model, ids, attn, pos, int(p_len), cfg.temperature)
-            old = old_logp[k] if old_logp[k] is not None else logp.detach()
+            saved = old_logp[k]
+            old = saved if saved is not None else logp.detach()
             m = mask.float()
             adv_tok = a[micro[k]].unsqueeze(-1)
             ratio = torch.exp(logp - old)
@@ -486,7 +503,7 @@ def train_step(run: Run) -> dict[str, float]:
     table = score(run, rollouts)
     t2 = time.perf_counter()
     adv = advantages(run, table, cfg.group_size)
-    lr = run.scheduler.get_last_lr()[0]
+    lr = float(run.scheduler.get_last_lr()[0])
     stats = update(run, rollouts, adv)
     t3 = time.perf_counter()
     run.step = step
@@ -649,6 +666,8 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     _quiet_transformers()
     run = setup(spec_path, resume, overrides)
     cfg = run.cfg
+    if resume is None:
+        _clear_earlier_run(run.output_dir)
     log = MetricsLog(run.output_dir, run.step, cfg.tensorboard)
     (run.output_dir / "config.json").write_text(json.dumps(
         {"spec": str(Path(spec_path).resolve()), "train": cfg.model_dump(mode="json"),

@@ -69,7 +69,7 @@ class TransformersEngine:
     """Sampling with `model.generate`, batched over all prompts x group members."""
 
     def __init__(self, model: torch.nn.Module, eos_ids: set[int], pad_id: int) -> None:
-        self.model = model
+        self.model: Any = model  # a transformers model: `generate` is not on nn.Module
         self.eos_ids = eos_ids
         self.pad_id = pad_id
 
@@ -159,7 +159,8 @@ class VLLMEngine:
         from vllm import SamplingParams
 
         if sampling.greedy:
-            params = SamplingParams(n=n, temperature=0.0, max_tokens=sampling.max_new_tokens, seed=seed)
+            params = SamplingParams(n=n, temperature=0.0, max_tokens=sampling.max_new_tokens, seed=seed,
+                                    stop_token_ids=sorted(self.eos_ids))
         else:
             params = SamplingParams(
                 n=n,
