@@ -79,6 +79,7 @@ def _child(req, stdin_fd, out_w, err_w):
         os.dup2(stdin_fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
+        os.closerange(3, 1 << 16)  # no runner pipe or file may leak into the program
         lim = req["limits"]
         cpu = max(1, int(lim["cpu_s"] + 0.999))
         mem = lim["memory_mb"] << 20
@@ -254,12 +255,25 @@ def _kill_others():
         pass
 
 
+def _not_dumpable():
+    """Programs run as our uid: without this they could read our memory (/proc/1/mem holds the
+    current request) or reopen our pipes through /proc/1/fd. Forked children inherit the flag;
+    exec'd ones get their own (dumpable) image, which holds nothing of ours."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
 def main():
     if os.getpid() != 1:
         # kill(-1) between runs is only safe as init of a pid namespace of our own: anywhere else
         # it would signal every process this user may signal. Refuse to start.
         sys.stderr.write("runner.py must run as PID 1 of its own pid namespace (a sandbox); refusing\n")
         sys.exit(2)
+    _not_dumpable()
     os.umask(0o077)
     stdin = sys.stdin.buffer
     out = sys.stdout.buffer

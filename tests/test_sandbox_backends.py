@@ -225,3 +225,26 @@ def test_docker_pool_heals_and_close_removes_containers() -> None:
     finally:
         sb.close()
     assert sb.containers() == []  # type: ignore[attr-defined]
+
+
+def test_program_cannot_reach_the_runner_through_proc_or_inherited_fds(sandbox: Sandbox) -> None:
+    """Pooled runners run as the program's uid: their memory and pipes must stay out of reach."""
+    result = sandbox.run(py("""\
+        import os
+        fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+        try:
+            open("/proc/1/mem", "rb").read(1)
+            mem = "readable"
+        except OSError as exc:
+            mem = type(exc).__name__
+        try:
+            os.listdir("/proc/1/fd")
+            fd_dir = "listable"
+        except OSError as exc:
+            fd_dir = type(exc).__name__
+        print(fds, mem, fd_dir)
+        """))
+    assert result.status == "ok", result.stderr
+    mem, fd_dir = result.stdout.split()[-2:]
+    assert result.stdout.startswith("[0, 1, 2, 3]"), result.stdout  # 3 is listdir's own handle
+    assert mem != "readable" and fd_dir != "listable", result.stdout
