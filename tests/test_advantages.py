@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, assume, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -36,7 +36,9 @@ PAPER = np.array(
     ]
 )
 
-HSETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI runs the same examples every time (a property found false fails every run, not 1 in N)
+HSETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+                     suppress_health_check=[HealthCheck.too_slow])
 
 
 # --- the GDPO paper's example ---------------------------------------------------------------------
@@ -104,6 +106,11 @@ def test_gdpo_invariant_to_affine_change_of_one_reward_in_one_group(
     changed = rewards.copy()
     changed[g, :, k] = scale * changed[g, :, k] + shift
     eps = 1e-9  # the formula is exactly invariant at eps=0; eps only perturbs it by ~eps/std
+    if batch_norm:
+        # When the rewards cancel exactly (every summed advantage is 0), only eps-sized residues
+        # are left, and the batch normalization (TRL's too) blows them up to O(1): the invariance
+        # holds only up to that degenerate case.
+        assume(float(np.std(gdpo(rewards, eps=eps, batch_norm=False))) > 1e-6)
     np.testing.assert_allclose(
         gdpo(changed, eps=eps, batch_norm=batch_norm),
         gdpo(rewards, eps=eps, batch_norm=batch_norm),
