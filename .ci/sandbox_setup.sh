@@ -25,7 +25,8 @@ fi
 if command -v docker >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
     if command -v dockerd >/dev/null 2>&1; then
         log "starting dockerd (log: /tmp/dockerd.log)"
-        nohup dockerd >/tmp/dockerd.log 2>&1 &
+        # its own session: a job-control kill of our process group must not take the engine along
+        setsid nohup dockerd >/tmp/dockerd.log 2>&1 </dev/null &
         for _ in $(seq 1 60); do
             docker info >/dev/null 2>&1 && break
             sleep 1
