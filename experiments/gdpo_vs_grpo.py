@@ -7,7 +7,8 @@ Everything else (data order, sampling seeds, optimizer, KL) is identical between
 Writes, next to this file unless `--out` says otherwise:
   gdpo_vs_grpo.md    final per-reward means (mean ± std over seeds), held-out eval, steps to learn
   gdpo_vs_grpo.png   per-reward training curves (mean over seeds, band = min..max)
-  gdpo_vs_grpo.json  per-step curves and final held-out means per run, to redraw or re-analyse
+  gdpo_vs_grpo.json  (with --raw) per-step curves and final held-out means per run, to redraw or
+                     re-analyse; not committed: the runs are deterministic on CPU, rerun to get it
 
 Usage: python experiments/gdpo_vs_grpo.py [--seeds 0 1 2 3 4] [--steps 300] [--methods gdpo grpo]
 One run of 300 steps takes 20-40 s on one CPU core (the demo spec sets cpu_threads: 1).
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=["gdpo", "grpo"],
                         choices=["gdpo", "grpo", "grpo_no_std"])
     parser.add_argument("--out", type=Path, default=HERE, help="folder for the .md, .png and .json")
+    parser.add_argument("--raw", action="store_true", help="also write the per-step curves as JSON")
     args = parser.parse_args(argv)
 
     names = ["format", "correct", "short"]
@@ -163,13 +165,14 @@ def main(argv: list[str] | None = None) -> int:
           + table(results, names) + "\n")
     (args.out / "gdpo_vs_grpo.md").write_text(md)
     plot(results, names, args.out / "gdpo_vs_grpo.png")
-    keys = [f"reward/{n}/mean" for n in names] + ["adv/distinct"]
-    raw = {m: {str(s): {k: [None if not np.isfinite(v) else round(float(v), 3) for v in curve(rows, k)]
-                        for k in keys} for s, rows in runs.items()} for m, runs in results.items()}
-    for m, runs in results.items():
-        for s, rows in runs.items():
-            raw[m][str(s)]["final_eval"] = {n: rows[-1].get(f"eval/{n}/mean") for n in names}
-    (args.out / "gdpo_vs_grpo.json").write_text(json.dumps(raw, separators=(",", ":")))
+    if args.raw:
+        keys = [f"reward/{n}/mean" for n in names] + ["adv/distinct"]
+        raw = {m: {str(s): {k: [None if not np.isfinite(v) else round(float(v), 3) for v in curve(rows, k)]
+                            for k in keys} for s, rows in runs.items()} for m, runs in results.items()}
+        for m, runs in results.items():
+            for s, rows in runs.items():
+                raw[m][str(s)]["final_eval"] = {n: rows[-1].get(f"eval/{n}/mean") for n in names}
+        (args.out / "gdpo_vs_grpo.json").write_text(json.dumps(raw, separators=(",", ":")))
     print(md)
     return 0
 

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from rewardkit.trainers import gdpo  # noqa: E402
-from rewardkit.trainers.data import DataError, batch_indices, load_rows  # noqa: E402
+from rewardkit.trainers.data import DataError, TrainSetupError, batch_indices, load_rows  # noqa: E402
 from rewardkit.trainers.tiny_model import build_tiny_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,7 +160,7 @@ def test_same_seed_same_run_other_seed_other_run(tiny: str, tmp_path: Path) -> N
 
 def test_missing_local_model_fails_at_once(tmp_path: Path) -> None:
     started = time.monotonic()
-    with pytest.raises(DataError, match=r"train.model: './nowhere/tiny' not found.*tiny_model"):
+    with pytest.raises(TrainSetupError, match=r"train.model: './nowhere/tiny' not found.*tiny_model"):
         gdpo.setup(DEMO, overrides={"model": "./nowhere/tiny", "output_dir": str(tmp_path / "run")})
     assert time.monotonic() - started < 20  # no minute of hub retries
 
@@ -170,3 +170,10 @@ def test_tensorboard_gets_the_metrics_when_installed(tiny: str, tmp_path: Path) 
     out = gdpo.train(DEMO, overrides={"model": tiny, "output_dir": str(tmp_path / "run"), "steps": 1,
                                       "progress": False, "tensorboard": True})
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_bad_override_names_the_spec(tiny: str, tmp_path: Path) -> None:
+    with pytest.raises(TrainSetupError, match=r"demo.yaml: invalid setting after --set .*top_p"):
+        gdpo.setup(DEMO, overrides={"model": tiny, "top_p": 2.0})
+    with pytest.raises(TrainSetupError, match="cannot override 'rewards.x'"):
+        gdpo.setup(DEMO, overrides={"model": tiny, "rewards.x": 1})

@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 
 
-class DataError(ValueError):
+class TrainSetupError(ValueError):
+    """A problem found before step 1 (a setting, the data, a model path), said with its place;
+    the CLI prints it without a traceback."""
+
+
+class DataError(TrainSetupError):
     """Bad or missing training data, with the file and row it came from."""
 
 

@@ -41,6 +41,7 @@ from rewardkit.verifier import ScoringContext
 from . import checkpoint
 from .data import (
     DataError,
+    TrainSetupError,
     batch_indices,
     check_rows,
     encode_prompts,
@@ -122,7 +123,7 @@ def _apply_overrides(spec: Spec, overrides: dict[str, Any] | None) -> tuple[Trai
     String values are read as YAML, so `--set lr=1e-3` and `--set ref_model=null` work."""
     train = spec.train if isinstance(spec.train, TrainConfig) else spec.config.train
     if train is None:
-        raise ValueError(f"{spec.path}: the spec has no `train:` section; add one to use `rewardkit train`")
+        raise TrainSetupError(f"{spec.path}: the spec has no `train:` section; add one to use `rewardkit train`")
     train_data = train.model_dump() if isinstance(train, TrainConfig) else dict(train)
     adv_data = spec.config.advantage.model_dump()
     for key, raw in (overrides or {}).items():
@@ -133,11 +134,18 @@ def _apply_overrides(spec: Spec, overrides: dict[str, Any] | None) -> tuple[Trai
         elif section == "advantage":
             adv_data[name] = value
         else:
-            raise ValueError(f"cannot override {key!r}: use train.<field> or advantage.<field>")
+            raise TrainSetupError(f"cannot override {key!r}: use train.<field> or advantage.<field>")
+    return (_validated(TrainConfig, train_data, "train", spec.path, overrides),
+            _validated(AdvantageConfig, adv_data, "advantage", spec.path, overrides))
+
+
+def _validated(model: Any, data: dict[str, Any], section: str, path: str, overrides: Any) -> Any:
     try:
-        return TrainConfig.model_validate(train_data), AdvantageConfig.model_validate(adv_data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{spec.path}: invalid setting after --set {overrides}: {exc}") from None
+        problems = "; ".join(
+            f"{'.'.join([section, *map(str, e['loc'])])}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
+        raise TrainSetupError(f"{path}: invalid setting after --set {overrides}: {problems}") from None
 
 
 def _pick_device(name: str) -> torch.device:
@@ -225,7 +233,7 @@ def _model_source(value: str, spec_dir: Path, key: str = "train.model") -> str:
     if path is not None:
         return str(path)
     if value.startswith((".", "/", "~")):
-        raise DataError(
+        raise TrainSetupError(
             f"{key}: {value!r} not found next to the spec ({spec_dir}) nor in {Path.cwd()}; "
             "the demo's tiny model is built with `python -m rewardkit.trainers.tiny_model models/tiny`"
         )
