@@ -169,7 +169,14 @@ def test_tensorboard_gets_the_metrics_when_installed(tiny: str, tmp_path: Path) 
     pytest.importorskip("tensorboard", reason="tensorboard is not installed: the trainer logs JSONL only")
     out = gdpo.train(DEMO, overrides={"model": tiny, "output_dir": str(tmp_path / "run"), "steps": 1,
                                       "progress": False, "tensorboard": True})
-    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    logged = json.loads((out / "metrics.jsonl").read_text())
+    scalar = events.Scalars("reward/format/mean")
+    assert [(e.step, round(e.value, 5)) for e in scalar] == [(1, round(logged["reward/format/mean"], 5))]
+    assert {"time/generate", "adv/distinct", "lr"} <= set(events.Tags()["scalars"])
 
 
 def test_bad_override_names_the_spec(tiny: str, tmp_path: Path) -> None:
