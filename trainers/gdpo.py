@@ -16,12 +16,10 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,7 @@ from rewardkit.spec_models import AdvantageConfig
 from rewardkit.train_config import TrainConfig
 from rewardkit.verifier import ScoringContext
 
-from . import checkpoint
+from . import checkpoint, runlog
 from .data import (
     DataError,
     TrainSetupError,
@@ -548,105 +546,6 @@ def save_checkpoint(run: Run) -> Path:
                            extra, keep=run.cfg.keep_checkpoints)
 
 
-# --- logging ---------------------------------------------------------------------------------------
-
-
-class MetricsLog:
-    """Appends one JSON object per step to `metrics.jsonl` (and TensorBoard when installed).
-
-    On resume, lines after the checkpoint's step are dropped so the log reads as one clean run.
-    """
-
-    def __init__(self, output_dir: Path, start_step: int, tensorboard: bool) -> None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        self.path = output_dir / "metrics.jsonl"
-        kept = []
-        if self.path.exists() and start_step > 0:
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= start_step]
-        self.path.write_text("".join(line + "\n" for line in kept))
-        self.writer = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(output_dir / "tensorboard"))
-            except ImportError:
-                self.writer = None
-
-    def write(self, metrics: dict[str, float]) -> None:
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
-        with self.path.open("a") as f:
-            f.write(json.dumps(clean) + "\n")
-        if self.writer is not None:
-            for k, v in metrics.items():
-                if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
-                    self.writer.add_scalar(k, v, int(metrics["step"]))
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def _summary(metrics: dict[str, float], names: list[str]) -> str:
-    return "  ".join(f"{n}={metrics[f'reward/{n}/mean']:.2f}" for n in names
-                     if math.isfinite(metrics.get(f"reward/{n}/mean", math.nan)))
-
-
-def _final_report(log_path: Path, names: list[str], ckpt: Path, window: int = 10) -> str:
-    """Each reward's mean over the first and the last `window` logged steps, and where the policy is."""
-    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-
-    def mean(rows: list[dict[str, Any]], key: str) -> float:
-        vals = [r[key] for r in rows if r.get(key) is not None]
-        return float(np.mean(vals)) if vals else math.nan
-
-    head, tail = lines[:window], lines[-window:]
-    parts = [f"{n} {mean(head, f'reward/{n}/mean'):.2f} -> {mean(tail, f'reward/{n}/mean'):.2f}" for n in names]
-    return (f"done: {len(lines)} steps; reward means, first vs last {window} steps: {', '.join(parts)}\n"
-            f"policy: {ckpt / checkpoint.MODEL_DIR}  log: {log_path}")
-
-
-@contextmanager
-def _progress(enabled: bool, total: int, done: int) -> Iterator[Any]:
-    """A rich progress bar on a terminal; elsewhere a plain line every few steps."""
-    if enabled and sys.stderr.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        with Progress(TextColumn("step"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
-                      TextColumn("{task.fields[info]}"), transient=False) as bar:
-            task = bar.add_task("train", total=total, completed=done, info="")
-            yield lambda step, info: bar.update(task, completed=step, info=info)
-    else:
-        every = max(1, total // 20)
-
-        def report(step: int, info: str) -> None:
-            if enabled and (step % every == 0 or step == total):
-                print(f"step {step}/{total}  {info}", file=sys.stderr, flush=True)
-
-        yield report
-
-
-@contextmanager
-def _graceful_interrupt(run: Run) -> Iterator[None]:
-    """First Ctrl-C: finish the current step, checkpoint, stop. Second Ctrl-C: stop at once."""
-    def handler(signum: int, frame: Any) -> None:
-        if run.stop_requested:
-            raise KeyboardInterrupt
-        run.stop_requested = True
-        print("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to abort)", file=sys.stderr)
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 # --- the entry point -------------------------------------------------------------------------------
 
 
@@ -676,7 +575,7 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     cfg = run.cfg
     if resume is None:
         _clear_earlier_run(run.output_dir)
-    log = MetricsLog(run.output_dir, run.step, cfg.tensorboard)
+    log = runlog.MetricsLog(run.output_dir, run.step, cfg.tensorboard)
     (run.output_dir / "config.json").write_text(json.dumps(
         {"spec": str(Path(spec_path).resolve()), "train": cfg.model_dump(mode="json"),
          "advantage": run.adv.model_dump(mode="json"), "backend": run.backend, "device": str(run.device)},
@@ -684,7 +583,7 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     names = run.spec.reward_names
     saved_at = -1
     try:
-        with _graceful_interrupt(run), _progress(cfg.progress, cfg.steps, run.step) as report:
+        with runlog.graceful_interrupt(run), runlog.progress(cfg.progress, cfg.steps, run.step) as report:
             while run.step < cfg.steps and not run.stop_requested:
                 metrics = train_step(run)
                 if cfg.eval_every and run.eval_rows and (run.step % cfg.eval_every == 0 or run.step == cfg.steps):
@@ -692,7 +591,7 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
                     metrics.update(evaluate(run))
                     metrics["time/eval"] = time.perf_counter() - t
                 log.write(metrics)
-                report(run.step, _summary(metrics, names))
+                report(run.step, runlog.summary(metrics, names))
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
                     save_checkpoint(run)
                     saved_at = run.step
@@ -700,7 +599,7 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
         if run.stop_requested:
             print(f"stopped at step {run.step}; resume with --resume {path}", file=sys.stderr)
         elif cfg.progress:
-            print(_final_report(log.path, names, path), file=sys.stderr)
+            print(runlog.final_report(log.path, names, path / checkpoint.MODEL_DIR), file=sys.stderr)
     finally:
         log.close()
         run.spec.close()
