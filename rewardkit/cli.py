@@ -204,11 +204,16 @@ def _train(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         overrides[key] = _parse_value(value)
     try:
+        from rewardkit.trainers.data import TrainSetupError
         from rewardkit.trainers.gdpo import train
     except ImportError as exc:
         _err().print(f"training needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
         return EXIT_INVALID
-    train(args.spec, resume=args.resume, overrides=overrides)
+    try:
+        train(args.spec, resume=args.resume, overrides=overrides)
+    except TrainSetupError as exc:
+        _err().print(f"error: {exc}", markup=False, highlight=False)
+        return EXIT_INVALID
     return EXIT_OK
 
 

@@ -131,3 +131,14 @@ def test_check_advantages_equal_compute_advantages_and_skip_unscorable_rows() ->
     expected = np.asarray(compute_advantages(values.reshape(3, 4, 3), weights, method="gdpo")).ravel()
     np.testing.assert_allclose(group_advantages(values, groups, weights, "gdpo", 1e-4, True), expected, atol=1e-9)
     assert expected[5] == 0.0
+
+
+def test_train_setup_problem_is_a_message_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "train.jsonl").write_text('{"prompt": "copy 1", "answer": "1"}\n')
+    spec = tmp_path / "t.yaml"
+    spec.write_text("version: 1\nname: t\nrewards:\n  - {name: correct, verifier: exact_match}\n"
+                    "train: {model: ./no-such-model, data: train.jsonl, steps: 1}\n")
+    assert main(["train", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no-such-model" in err and "Traceback" not in err
