@@ -10,29 +10,23 @@ the same samples, the runs are shared through `ctx.cache` rather than repeated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from rewardkit.verifiers.code_cases import TestCase
 from rewardkit.verifiers.code_runs import (
     CodeRunArgs,
     Outcome,
     Plan,
-    RunCache,
-    SandboxUser,
-    build_plan,
+    ProgramVerifier,
     failure_text,
-    run_plans,
 )
-from rewardkit.verifiers.textutil import one_line
 
-from rewardkit.verifier import Sample, Score, ScoringContext, Verifier
+from rewardkit.verifier import Score, Verifier
 
 
 class BugDetectorArgs(CodeRunArgs):
     """`bug_detector` args: the same as `code_tests` (same values share the runs), no scoring."""
 
 
-class BugDetector(SandboxUser, Verifier):
+class BugDetector(ProgramVerifier, Verifier):
     """1 when the program compiles and runs every test input without an uncaught exception,
     crash, timeout or memory/output kill, whatever its answers; 0 otherwise, with the first bug.
 
@@ -45,51 +39,18 @@ class BugDetector(SandboxUser, Verifier):
     Args = BugDetectorArgs
     args: BugDetectorArgs
 
-    def required_fields(self) -> list[str]:
-        fields = [self.args.tests] if isinstance(self.args.tests, str) else list(self.args.tests)
-        return fields + [f for f in (self.args.prefix, self.args.test_setup) if f]
+    def _stop(self, case: TestCase, outcome: Outcome) -> bool:
+        return outcome.fault == "program"
 
-    def score_batch(self, samples: Sequence[Sample], ctx: ScoringContext) -> list[Score]:
-        plans = [build_plan(s, self.args, self.name) for s in samples]
-        outcomes: list[list[Outcome]] = [[] for _ in plans]
-        if any(p.compile_error is None and p.data_error is None for p in plans):
-            try:
-                runner = RunCache(ctx, self._sandbox(ctx))
-                stop = _is_bug if self.args.stop_at_first_failure else None
-                outcomes = run_plans(plans, runner, self.args, stop)
-            except Exception as exc:  # noqa: BLE001 - no sandbox: every sample is unjudged, none raises
-                error = f"sandbox unavailable: {one_line(f'{type(exc).__name__}: {exc}')}"
-                return [_static(p) or Score.failed(error) for p in plans]
-        scores = []
-        for plan, outs in zip(plans, outcomes, strict=True):
-            try:
-                scores.append(_static(plan) or _judge(plan, outs))
-            except Exception as exc:  # noqa: BLE001 - one odd sample never sinks the batch
-                scores.append(Score.failed(f"{type(exc).__name__}: {one_line(str(exc))}"))
-        return scores
-
-
-def _is_bug(case: TestCase, outcome: Outcome) -> bool:
-    return outcome.fault == "program"
-
-
-def _static(plan: Plan) -> Score | None:
-    if plan.data_error is not None:
-        return Score.failed(plan.data_error)
-    if plan.compile_error is not None:
-        return Score(0.0, plan.compile_error)
-    return None
-
-
-def _judge(plan: Plan, outs: list[Outcome]) -> Score:
-    wrong = 0
-    for number, outcome in enumerate(outs, start=1):
-        if outcome.error is not None:
-            return Score.failed(f"test {number}: {outcome.error}")
-        if outcome.fault == "program":
-            return Score(0.0, failure_text(number, outcome))
-        if outcome.fault == "test":
-            wrong += 1
-    total = len(plan.cases)
-    note = f" ({wrong} failed an assertion)" if wrong else ""
-    return Score(1.0, f"ran all {total} test{'s' if total != 1 else ''} without an error{note}")
+    def _judge(self, plan: Plan, outs: list[Outcome]) -> Score:
+        wrong = 0
+        for number, outcome in enumerate(outs, start=1):
+            if outcome.error is not None:
+                return Score.failed(f"test {number}: {outcome.error}")
+            if outcome.fault == "program":
+                return Score(0.0, failure_text(number, outcome))
+            if outcome.fault == "test":
+                wrong += 1
+        total = len(plan.cases)
+        note = f" ({wrong} failed an assertion)" if wrong else ""
+        return Score(1.0, f"ran all {total} test{'s' if total != 1 else ''} without an error{note}")

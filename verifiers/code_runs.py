@@ -27,7 +27,7 @@ from rewardkit.verifiers.code_cases import TestCase, TestDataError, parse_tests
 from rewardkit.verifiers.code_extract import compile_problem, extract_program
 from rewardkit.verifiers.textutil import one_line, sample_text
 
-from rewardkit.verifier import Sample, ScoringContext, VerifierArgs, field_value
+from rewardkit.verifier import Sample, Score, ScoringContext, VerifierArgs, field_value
 
 HARNESS_SOURCE = Path(__file__).with_name("_code_harness.py").read_text(encoding="utf-8")
 CACHE_PREFIX = "rewardkit.code_run"
@@ -391,3 +391,50 @@ class SandboxUser:
                 return
             del _SHARED[backend]
         own.close()
+
+
+class ProgramVerifier(SandboxUser):
+    """The flow both code verifiers share: plan each sample (extract, compile, read its tests),
+    run what compiled through the shared run cache, then let the subclass judge the outcomes.
+    Subclasses give `_stop` (a test outcome that ends a sample early under
+    `stop_at_first_failure`) and `_judge`."""
+
+    name: str
+
+    def required_fields(self) -> list[str]:
+        fields = [self.args.tests] if isinstance(self.args.tests, str) else list(self.args.tests)
+        return fields + [f for f in (self.args.prefix, self.args.test_setup) if f]
+
+    def score_batch(self, samples: Sequence[Sample], ctx: ScoringContext) -> list[Score]:
+        plans = [build_plan(s, self.args, self.name) for s in samples]
+        outcomes: list[list[Outcome]] = [[] for _ in plans]
+        if any(p.compile_error is None and p.data_error is None for p in plans):
+            try:
+                runner = RunCache(ctx, self._sandbox(ctx))
+                stop = self._stop if self.args.stop_at_first_failure else None
+                outcomes = run_plans(plans, runner, self.args, stop)
+            except Exception as exc:  # noqa: BLE001 - no sandbox: every sample is unjudged, none raises
+                error = f"sandbox unavailable: {one_line(f'{type(exc).__name__}: {exc}')}"
+                return [_static(p) or Score.failed(error) for p in plans]
+        scores = []
+        for plan, outs in zip(plans, outcomes, strict=True):
+            try:
+                scores.append(_static(plan) or self._judge(plan, outs))
+            except Exception as exc:  # noqa: BLE001 - one odd sample never sinks the batch
+                scores.append(Score.failed(f"{type(exc).__name__}: {one_line(str(exc))}"))
+        return scores
+
+    def _stop(self, case: TestCase, outcome: Outcome) -> bool:
+        raise NotImplementedError
+
+    def _judge(self, plan: Plan, outs: list[Outcome]) -> Score:
+        raise NotImplementedError
+
+
+def _static(plan: Plan) -> Score | None:
+    """A verdict reached without running: unreadable tests (an error) or a compile error (0)."""
+    if plan.data_error is not None:
+        return Score.failed(plan.data_error)
+    if plan.compile_error is not None:
+        return Score(0.0, plan.compile_error)
+    return None

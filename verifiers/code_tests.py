@@ -7,7 +7,6 @@ the sample an error (not a 0), since the program was never judged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
@@ -16,15 +15,12 @@ from rewardkit.verifiers.code_runs import (
     CodeRunArgs,
     Outcome,
     Plan,
-    RunCache,
-    SandboxUser,
-    build_plan,
+    ProgramVerifier,
     failure_text,
-    run_plans,
 )
 from rewardkit.verifiers.textutil import one_line
 
-from rewardkit.verifier import Sample, Score, ScoringContext, Verifier
+from rewardkit.verifier import Score, Verifier
 
 
 class CodeTestsArgs(CodeRunArgs):
@@ -35,7 +31,7 @@ class CodeTestsArgs(CodeRunArgs):
         None, ge=0, description="numbers in outputs match within this absolute-or-relative tolerance")
 
 
-class CodeTests(SandboxUser, Verifier):
+class CodeTests(ProgramVerifier, Verifier):
     """Runs the completion's program (last fenced block of the language, else the whole text)
     against the sample's tests in the sandbox: stdin/stdout, assert-style or call-based; scores
     the share passed or all-or-nothing.
@@ -49,37 +45,7 @@ class CodeTests(SandboxUser, Verifier):
     Args = CodeTestsArgs
     args: CodeTestsArgs
 
-    def required_fields(self) -> list[str]:
-        fields = [self.args.tests] if isinstance(self.args.tests, str) else list(self.args.tests)
-        return fields + [f for f in (self.args.prefix, self.args.test_setup) if f]
-
-    def score_batch(self, samples: Sequence[Sample], ctx: ScoringContext) -> list[Score]:
-        plans = [build_plan(s, self.args, self.name) for s in samples]
-        outcomes: list[list[Outcome]] = [[] for _ in plans]
-        if any(p.compile_error is None and p.data_error is None for p in plans):
-            try:
-                runner = RunCache(ctx, self._sandbox(ctx))
-                stop = self._failed if self.args.stop_at_first_failure else None
-                outcomes = run_plans(plans, runner, self.args, stop)
-            except Exception as exc:  # noqa: BLE001 - no sandbox: every sample is unjudged, none raises
-                error = f"sandbox unavailable: {one_line(f'{type(exc).__name__}: {exc}')}"
-                return [self._static(p) or Score.failed(error) for p in plans]
-        scores = []
-        for plan, outs in zip(plans, outcomes, strict=True):
-            try:
-                scores.append(self._static(plan) or self._judge(plan, outs))
-            except Exception as exc:  # noqa: BLE001 - one odd sample never sinks the batch
-                scores.append(Score.failed(f"{type(exc).__name__}: {one_line(str(exc))}"))
-        return scores
-
-    def _static(self, plan: Plan) -> Score | None:
-        if plan.data_error is not None:
-            return Score.failed(plan.data_error)
-        if plan.compile_error is not None:
-            return Score(0.0, plan.compile_error)
-        return None
-
-    def _failed(self, case: TestCase, outcome: Outcome) -> bool:
+    def _stop(self, case: TestCase, outcome: Outcome) -> bool:
         return self._mismatch(case, outcome) is not None
 
     def _mismatch(self, case: TestCase, outcome: Outcome) -> str | None:
