@@ -1,19 +1,22 @@
 """Rollout engines: turn prompt token ids into `group_size` sampled completions each.
 
-Two engines with one interface. `TransformersEngine` calls the policy's own `generate` (works
-everywhere, no weight copy). `VLLMEngine` runs a colocated vLLM `LLM` on the GPU and receives the
-policy's weights after every update (`sync`), which is what makes its samples on-policy.
-Completions are token ids cut after the first end-of-sequence token (kept: the policy must learn
-to stop), so the trainer scores and trains on exactly the tokens that were sampled.
+Two engines with one interface. `TransformersEngine` samples from the policy itself (works
+everywhere, no weight copy) with `sample_loop`, a plain cached decoding loop; `transformers`
+`generate` stays available as its `sampler="generate"` reference. `VLLMEngine` runs a colocated vLLM
+`LLM` on the GPU and receives the policy's weights after every update (`sync`), which is what makes
+its samples on-policy. Completions are token ids cut after the first end-of-sequence token (kept:
+the policy must learn to stop), so the trainer scores and trains on exactly the tokens that were
+sampled.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -65,19 +68,130 @@ def left_pad(seqs: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torc
     return ids, mask
 
 
-class TransformersEngine:
-    """Sampling with `model.generate`, batched over all prompts x group members."""
+def pick_tokens(logits: torch.Tensor, sampling: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
+    """One token per row from next-token logits `[rows, vocab]`, with `generate`'s semantics.
 
-    def __init__(self, model: torch.nn.Module, eos_ids: set[int], pad_id: int) -> None:
+    Greedy (or top-k 1) is the argmax. Otherwise logits are divided by the temperature, then cut to
+    the top k, then to the nucleus: the most probable tokens until their mass reaches top-p, the
+    token that crosses it included (the rule of transformers' top-p warper), then sampled.
+    """
+    if sampling.greedy or sampling.top_k == 1:
+        return logits.argmax(-1)
+    scores = logits.float() / sampling.temperature
+    if 0 < sampling.top_k < scores.shape[-1]:
+        kth = torch.topk(scores, sampling.top_k, dim=-1).values[:, -1:]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if sampling.top_p < 1.0:
+        ordered, order = torch.sort(scores, dim=-1, descending=True)
+        probs = torch.softmax(ordered, dim=-1)
+        mass_before = probs.cumsum(-1) - probs  # 0 for the most probable token: it always stays
+        drop = torch.zeros_like(scores, dtype=torch.bool).scatter(-1, order, mass_before >= sampling.top_p)
+        scores = scores.masked_fill(drop, float("-inf"))
+    return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator).squeeze(-1)
+
+
+def _new_cache(model: Any) -> Any:
+    """An empty KV cache of the kind the model's config asks for (sliding-window layers included)."""
+    from transformers import DynamicCache
+
+    try:
+        return DynamicCache(config=model.config)
+    except TypeError:  # transformers before the config-aware cache
+        return DynamicCache()
+
+
+def _cache_kwarg(model: Any) -> str:
+    """transformers 5.2x renamed the forward's `past_key_values` to `cache` (the old name warns)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+@torch.no_grad()
+def sample_loop(model: Any, prompts: Sequence[list[int]], n: int, sampling: SamplingSettings, seed: int,
+                eos_ids: set[int], pad_id: int) -> list[list[int]]:
+    """`n` completions per prompt (prompt-major) with one cached forward per new token.
+
+    Why not `generate`: on a small policy its per-token bookkeeping (logits processors, stopping
+    criteria, cache and kwargs handling) costs about as much as the forward itself. This loop
+    does only what the trainer needs: each distinct prompt is prefilled once and its cache is
+    repeated `n` times; rows that emit an end token leave the batch (and the cache), so the
+    remaining steps run on live rows only. Positions are `cumsum(mask) - 1` over the left-padded
+    prompt, as in the update's log-prob forward. Sampling draws from a private generator seeded
+    with `seed`, so samples depend only on (weights, prompts, settings, seed) and the global RNG
+    is left alone.
+    """
+    device = next(model.parameters()).device
+    ids, mask = left_pad(prompts, pad_id)
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = _new_cache(model)
+    cache_arg = {_cache_kwarg(model): cache}  # filled in place by every forward
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                **cache_arg)
+    logits = out.logits[:, -1]
+    next_pos = positions[:, -1:] + 1
+    if n > 1:
+        cache.batch_repeat_interleave(n)
+        logits, mask, next_pos = (t.repeat_interleave(n, dim=0) for t in (logits, mask, next_pos))
+
+    rows = len(prompts) * n
+    steps = sampling.max_new_tokens
+    generator = torch.Generator(device=device).manual_seed(seed)
+    eos = torch.tensor(sorted(eos_ids), dtype=torch.long, device=device)
+    tokens = torch.full((rows, steps), pad_id, dtype=torch.long, device=device)
+    live = torch.arange(rows, device=device)  # original row of each row still in the batch
+    for step in range(steps):
+        nxt = pick_tokens(logits, sampling, generator)
+        tokens[live, step] = nxt
+        if step == steps - 1:
+            break
+        ended = torch.isin(nxt, eos)
+        if bool(ended.any()):
+            keep = (~ended).nonzero().squeeze(-1)
+            if keep.numel() == 0:
+                break
+            live, nxt, mask, next_pos = live[keep], nxt[keep], mask[keep], next_pos[keep]
+            cache.batch_select_indices(keep)
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        out = model(input_ids=nxt.unsqueeze(-1), attention_mask=mask, position_ids=next_pos, use_cache=True,
+                    **cache_arg)
+        logits = out.logits[:, -1]
+        next_pos = next_pos + 1
+    # No filler to strip: a row is either cut at its end token or ran the whole budget, so a pad
+    # token inside a completion was sampled and stays (as on the vLLM path).
+    return [cut_at_eos(row, eos_ids, None) for row in tokens.tolist()]
+
+
+class TransformersEngine:
+    """Sampling from the policy in this process, batched over all prompts x group members.
+
+    `sampler="loop"` (the default) is `sample_loop`; `"generate"` calls `model.generate` instead,
+    kept as the reference the loop is tested against (greedy outputs agree token for token).
+    """
+
+    def __init__(self, model: torch.nn.Module, eos_ids: set[int], pad_id: int,
+                 sampler: Literal["loop", "generate"] = "loop") -> None:
         self.model: Any = model  # a transformers model: `generate` is not on nn.Module
         self.eos_ids = eos_ids
         self.pad_id = pad_id
+        self.sampler = sampler
 
     def sync(self, model: torch.nn.Module) -> None:
-        self.model = model  # same object: generation already sees the new weights
+        self.model = model  # same object: sampling already sees the new weights
+
+    def generate(
+        self, prompts: Sequence[list[int]], n: int, sampling: SamplingSettings, seed: int
+    ) -> list[list[int]]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            if self.sampler == "generate":
+                return self._hf_generate(prompts, n, sampling, seed)
+            return sample_loop(self.model, prompts, n, sampling, seed, self.eos_ids, self.pad_id)
+        finally:
+            self.model.train(was_training)
 
     @torch.no_grad()
-    def generate(
+    def _hf_generate(
         self, prompts: Sequence[list[int]], n: int, sampling: SamplingSettings, seed: int
     ) -> list[list[int]]:
         device = next(self.model.parameters()).device
@@ -97,11 +211,8 @@ class TransformersEngine:
                 top_p=sampling.top_p,
                 top_k=sampling.top_k or None,
             )
-        was_training = self.model.training
-        self.model.eval()
         torch.manual_seed(seed)
         out = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
-        self.model.train(was_training)
         new = out[:, ids.shape[1] :].tolist()
         return [cut_at_eos(row, self.eos_ids, self.pad_id) for row in new]
 
