@@ -90,6 +90,11 @@ def pick_tokens(logits: torch.Tensor, sampling: SamplingSettings, generator: tor
     return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator).squeeze(-1)
 
 
+# Finished rows leave the batch (and the cache) once they are an eighth of it: copying the cache
+# for every single finished row cost more than it saved (10% slower at 8 new tokens, 6% at 64).
+COMPACT_AT = 8
+
+
 def _new_cache(model: Any) -> Any:
     """An empty KV cache of the kind the model's config asks for (sliding-window layers included)."""
     from transformers import DynamicCache
@@ -113,8 +118,8 @@ def sample_loop(model: Any, prompts: Sequence[list[int]], n: int, sampling: Samp
     Why not `generate`: on a small policy its per-token bookkeeping (logits processors, stopping
     criteria, cache and kwargs handling) costs about as much as the forward itself. This loop
     does only what the trainer needs: each distinct prompt is prefilled once and its cache is
-    repeated `n` times; rows that emit an end token leave the batch (and the cache), so the
-    remaining steps run on live rows only. Positions are `cumsum(mask) - 1` over the left-padded
+    repeated `n` times; rows that emitted an end token leave the batch (and the cache) in bulk,
+    so later steps run on (mostly) live rows only. Positions are `cumsum(mask) - 1` over the left-padded
     prompt, as in the update's log-prob forward. Sampling draws from a private generator seeded
     with `seed`, so samples depend only on (weights, prompts, settings, seed) and the global RNG
     is left alone.
@@ -139,17 +144,19 @@ def sample_loop(model: Any, prompts: Sequence[list[int]], n: int, sampling: Samp
     eos = torch.tensor(sorted(eos_ids), dtype=torch.long, device=device)
     tokens = torch.full((rows, steps), pad_id, dtype=torch.long, device=device)
     live = torch.arange(rows, device=device)  # original row of each row still in the batch
+    done = torch.zeros(rows, dtype=torch.bool, device=device)
     for step in range(steps):
         nxt = pick_tokens(logits, sampling, generator)
-        tokens[live, step] = nxt
+        tokens[live, step] = nxt  # what a finished row draws later is never read: cut at its end token
         if step == steps - 1:
             break
-        ended = torch.isin(nxt, eos)
-        if bool(ended.any()):
-            keep = (~ended).nonzero().squeeze(-1)
-            if keep.numel() == 0:
-                break
-            live, nxt, mask, next_pos = live[keep], nxt[keep], mask[keep], next_pos[keep]
+        done |= torch.isin(nxt, eos)
+        finished = int(done.sum())
+        if finished == len(done):
+            break
+        if finished * COMPACT_AT >= len(done):
+            keep = (~done).nonzero().squeeze(-1)
+            live, nxt, mask, next_pos, done = live[keep], nxt[keep], mask[keep], next_pos[keep], done[keep]
             cache.batch_select_indices(keep)
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
         out = model(input_ids=nxt.unsqueeze(-1), attention_mask=mask, position_ids=next_pos, use_cache=True,
