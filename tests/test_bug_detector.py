@@ -3,59 +3,20 @@ runs it shares with code_tests (counted at the sandbox) when both judge the same
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rewardkit.sandbox import Program, RunResult, Sandbox
-from rewardkit.sandbox.select import select_backend, unavailable_reason
+from rewardkit.sandbox import Sandbox
 from rewardkit.verifiers import code_runs
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_tests import CodeTests
+from rk_sandboxes import Counting
 
 from rewardkit.registry import resolve
 from rewardkit.spec import load_spec
 from rewardkit.verifier import Score, ScoringContext
-
-BACKENDS = ["process", "bwrap", "docker"]
-
-
-class Counting(Sandbox):
-    """A real backend, with a count of the programs it was asked to run (thread-safe)."""
-
-    def __init__(self, inner: Sandbox) -> None:
-        self.inner, self.name, self.runs = inner, inner.name, 0
-        self.lock = threading.Lock()
-
-    def run(self, program: Program) -> RunResult:
-        with self.lock:
-            self.runs += 1
-        return self.inner.run(program)
-
-    def run_batch(self, programs: Any, workers: int | None = None) -> list[RunResult]:
-        with self.lock:
-            self.runs += len(programs)
-        return self.inner.run_batch(programs, workers)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def any_backend(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    reason = unavailable_reason(request.param)
-    if reason:
-        pytest.skip(f"{request.param} backend unavailable: {reason}")
-    sb = select_backend(request.param)
-    yield sb
-    sb.close()
-
-
-@pytest.fixture(scope="module")
-def process() -> Iterator[Sandbox]:
-    sb = select_backend("process")
-    yield sb
-    sb.close()
 
 
 def detect(sandbox: Sandbox, samples: list[dict[str, Any]], **args: Any) -> list[Score]:

@@ -10,7 +10,6 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rewardkit.sandbox import Program, RunResult, Sandbox
@@ -18,6 +17,7 @@ from rewardkit.sandbox.select import select_backend
 from rewardkit.verifiers import code_runs
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_tests import CodeTests
+from rk_sandboxes import Counting
 
 from rewardkit.check import run_check
 from rewardkit.schema import verifier_docs
@@ -34,27 +34,6 @@ NOTICE = "rewardkit: code runs in the "
 UNIQUE_RUNS = 36
 PASS_RATE = [1.0, 1.0, 0.0, 0.0, 1.0, 0.75, 0.75, 0.0, 1.0, 0.75, 0.75, 0.0]
 NO_BUG = [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
-
-
-class Counting(Sandbox):
-    """A real backend, with a count of the programs it was asked to run."""
-
-    def __init__(self, inner: Sandbox) -> None:
-        self.inner, self.name, self.runs = inner, inner.name, 0
-
-    def run(self, program: Program) -> RunResult:
-        self.runs += 1
-        return self.inner.run(program)
-
-    def run_batch(self, programs: Any, workers: int | None = None) -> list[RunResult]:
-        self.runs += len(programs)
-        return self.inner.run_batch(programs, workers)
-
-    def isolation(self) -> str:
-        return self.inner.isolation()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.fixture

