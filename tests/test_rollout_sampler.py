@@ -148,3 +148,34 @@ def test_first_token_frequencies_follow_the_tempered_softmax(model: Any, prompts
     probs = torch.softmax(_next_logits(model, prompts[0]).double() / temperature, -1)
     # 4 standard errors per token (at most 0.032 for p = 0.5): a wrong temperature is far off.
     assert torch.all((counts / n - probs).abs() <= 4 * (probs * (1 - probs) / n).sqrt() + 1e-3)
+
+
+def test_prompts_of_one_length_sample_without_a_mask(model: Any) -> None:
+    """No padding: the loop passes no attention mask; the continuation is still the argmax one."""
+    g = torch.Generator().manual_seed(1)
+    same = [torch.randint(7, 29, (6,), generator=g).tolist() for _ in range(3)]
+    no_stop = {99}
+    expected = [_greedy_reference(model, p, 8, no_stop) for p in same for _ in range(2)]
+    assert _sample(model, same, 2, seed=0, eos=no_stop, greedy=True) == expected
+
+
+def test_sampling_in_inference_mode_leaves_a_dynamic_rope_model_trainable() -> None:
+    """Dynamic RoPE rebuilds its frequencies past the trained length, here inside the sampler's
+    inference mode; training on the same model afterwards still runs forward, backward and step."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    config = LlamaConfig(vocab_size=32, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                         num_attention_heads=1, max_position_embeddings=16, pad_token_id=PAD, eos_token_id=EOS,
+                         rope_scaling={"rope_type": "dynamic", "factor": 2.0})
+    torch.manual_seed(0)
+    policy = AutoModelForCausalLM.from_config(config)
+    out = sample_loop(policy.eval(), [[5, 6, 7, 8] * 3], 2, SamplingSettings(max_new_tokens=20), 0, {99}, PAD)
+    assert [len(o) for o in out] == [20, 20]  # ran to 32 positions, past the 16 it was built for
+    assert policy.model.rotary_emb.inv_freq.is_inference()  # rebuilt while sampling
+    policy.train()
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
+    for length in (32, 8):  # past the trained length (rebuilt again), then within it
+        policy(input_ids=torch.tensor([[5, 6, 7, 8] * (length // 4)])).logits.square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert all(torch.isfinite(p).all() for p in policy.parameters())
