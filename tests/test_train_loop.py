@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from rewardkit.trainers import gdpo  # noqa: E402
+from rewardkit.trainers.batching import token_logprobs  # noqa: E402
 from rewardkit.trainers.data import DataError, TrainSetupError, batch_indices, load_rows  # noqa: E402
 from rewardkit.trainers.tiny_model import build_tiny_model  # noqa: E402
 
@@ -45,22 +46,26 @@ def test_tiny_model_round_trips_through_from_pretrained(tiny: str) -> None:
 
 
 def test_batched_logprobs_equal_unpadded_forward(tiny: str, tmp_path: Path) -> None:
-    """Left-padded prompts of different lengths + right-padded completions give each token the
-    same log-prob as running that sample alone, so the loss trains the policy that sampled."""
+    """Prompts of different lengths, completions of different lengths, rows split into passes by
+    length: each token gets the log-prob of running its sample alone, so the loss trains the policy
+    that sampled."""
     run = _run(tiny, tmp_path)
     rows = [run.rows[0], next(r for r in run.rows if "number" in r["prompt"][0]["content"])]
     rollouts = gdpo.generate(run, rows, 3, seed=5)
     assert len({len(p) for p in rollouts.prompt_ids}) == 2  # really different prompt lengths
-    ids, attn, pos, mask, p_len = gdpo._batch_tensors(run, rollouts, list(range(6)))
+    seen = []
     with torch.no_grad():
-        batched, _ = gdpo._token_logprobs(run.model, ids, attn, pos, int(p_len), 1.0)
-        for i in range(6):
-            prompt, comp = rollouts.prompt_ids[i // 3], rollouts.completion_ids[i]
-            full = torch.tensor([prompt + comp])
-            logits = run.model(input_ids=full).logits[0, len(prompt) - 1 : -1]
-            alone = torch.log_softmax(logits.float(), -1).gather(-1, torch.tensor(comp)[:, None])[:, 0]
-            assert torch.allclose(batched[i, : len(comp)], alone, atol=1e-5)
-            assert int(mask[i].sum()) == len(comp)
+        for batch in gdpo._batches(run, rollouts):
+            batched, _ = token_logprobs(run.model, batch, 1.0)
+            for r, i in enumerate(batch.rows):
+                prompt, comp = rollouts.prompt_ids[i // 3], rollouts.completion_ids[i]
+                full = torch.tensor([prompt + comp])
+                logits = run.model(input_ids=full).logits[0, len(prompt) - 1 : -1]
+                alone = torch.log_softmax(logits.float(), -1).gather(-1, torch.tensor(comp)[:, None])[:, 0]
+                assert torch.allclose(batched[r, : len(comp)], alone, atol=1e-5)
+                assert int(batch.mask[r].sum()) == len(comp)
+                seen.append(i)
+    assert sorted(seen) == list(range(6))
 
 
 def test_update_moves_logprobs_the_way_advantages_say(tiny: str, tmp_path: Path) -> None:
@@ -68,10 +73,12 @@ def test_update_moves_logprobs_the_way_advantages_say(tiny: str, tmp_path: Path)
     rollouts = gdpo.generate(run, run.rows[:1], 4, seed=1)
 
     def logp() -> np.ndarray:
-        ids, attn, pos, mask, p_len = gdpo._batch_tensors(run, rollouts, list(range(4)))
+        out = np.zeros(4)
         with torch.no_grad():
-            lp, _ = gdpo._token_logprobs(run.model, ids, attn, pos, int(p_len), 1.0)
-        return (lp * mask).sum(-1).numpy()
+            for batch in gdpo._batches(run, rollouts):
+                lp, _ = token_logprobs(run.model, batch, 1.0)
+                out[batch.rows] = (lp * batch.mask).sum(-1).numpy()
+        return out
 
     before = logp()
     gdpo.update(run, rollouts, np.array([[1.0, -1.0, 0.0, 0.0]]))

@@ -20,7 +20,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from rewardkit.train_config import TrainConfig
 from rewardkit.verifier import ScoringContext
 
 from . import checkpoint, runlog
+from .batching import Batch, build_batch, plan_chunks, token_logprobs
 from .data import (
     DataError,
     TrainSetupError,
@@ -82,7 +83,6 @@ class Run:
     step: int = 0
     stop_requested: bool = False
     chat_template: str | None = None
-    _prompt_cache: dict[int, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -367,38 +367,14 @@ def advantages(run: Run, table: ScoreTable, group_size: int) -> np.ndarray:
     return np.nan_to_num(np.asarray(adv, dtype=np.float64), nan=0.0)
 
 
-def _batch_tensors(run: Run, rollouts: Rollouts, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
-    """Left-padded prompt + right-padded completion, with masks and positions that match generation."""
-    pad = run.tokenizer.pad_token_id
-    prompts = [rollouts.prompt_ids[i // rollouts.group_size] for i in idx]
-    comps = [rollouts.completion_ids[i] for i in idx]
-    p_len = max(len(p) for p in prompts)
-    c_len = max(1, max(len(c) for c in comps))
-    ids = torch.full((len(idx), p_len + c_len), pad, dtype=torch.long)
-    attn = torch.zeros_like(ids)
-    for row, (p, c) in enumerate(zip(prompts, comps, strict=True)):
-        ids[row, p_len - len(p) : p_len] = torch.tensor(p)
-        attn[row, p_len - len(p) : p_len] = 1
-        if c:
-            ids[row, p_len : p_len + len(c)] = torch.tensor(c)
-            attn[row, p_len : p_len + len(c)] = 1
-    comp_mask = attn[:, p_len:].clone()
-    positions = (attn.cumsum(-1) - 1).clamp(min=0)
-    dev = run.device
-    return ids.to(dev), attn.to(dev), positions.to(dev), comp_mask.to(dev), torch.tensor(p_len)
-
-
-def _token_logprobs(model: Any, ids: torch.Tensor, attn: torch.Tensor, positions: torch.Tensor,
-                    p_len: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs of the completion tokens (at the sampling temperature) and per-token entropy."""
-    c_len = ids.shape[1] - p_len
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=positions,
-                   logits_to_keep=c_len + 1).logits[:, :-1].float()
-    logp_all = torch.log_softmax(logits / temperature, dim=-1)
-    logp = logp_all.gather(-1, ids[:, p_len:].unsqueeze(-1)).squeeze(-1)
-    with torch.no_grad():
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
-    return logp, entropy
+def _batches(run: Run, rollouts: Rollouts) -> list[Batch]:
+    """The update's forward passes: rows grouped by length, at most n / grad_accum rows each."""
+    n = len(rollouts.completion_ids)
+    prompts = [rollouts.prompt_ids[i // rollouts.group_size] for i in range(n)]
+    lengths = [len(p) + len(c) for p, c in zip(prompts, rollouts.completion_ids, strict=True)]
+    chunks = plan_chunks(lengths, max_rows=math.ceil(n / run.cfg.grad_accum))
+    return [build_batch([prompts[i] for i in rows], [rollouts.completion_ids[i] for i in rows], rows,
+                        run.tokenizer.pad_token_id, run.device) for rows in chunks]
 
 
 def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
@@ -411,29 +387,28 @@ def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
     cfg, model = run.cfg, run.model
     n = len(rollouts.completion_ids)
     a = torch.tensor(adv.reshape(-1), dtype=torch.float32, device=run.device)
-    micro = [list(chunk) for chunk in np.array_split(np.arange(n), cfg.grad_accum) if len(chunk)]
-    batches = [_batch_tensors(run, rollouts, idx) for idx in micro]
-    total_tokens = sum(int(b[3].sum()) for b in batches)
+    batches = _batches(run, rollouts)
+    total_tokens = sum(b.tokens for b in batches)
     denom = float(max(1, total_tokens if cfg.loss_aggregation == "token_mean" else n))
 
     old_logp: list[torch.Tensor | None] = [None] * len(batches)
     ref_logp: list[torch.Tensor | None] = [None] * len(batches)
     with torch.no_grad():
-        for k, (ids, attn, pos, _, p_len) in enumerate(batches):
+        for k, batch in enumerate(batches):
             if cfg.updates_per_batch > 1:
-                old_logp[k] = _token_logprobs(model, ids, attn, pos, int(p_len), cfg.temperature)[0]
+                old_logp[k] = token_logprobs(model, batch, cfg.temperature)[0]
             if run.ref_model is not None:
-                ref_logp[k] = _token_logprobs(run.ref_model, ids, attn, pos, int(p_len), cfg.temperature)[0]
+                ref_logp[k] = token_logprobs(run.ref_model, batch, cfg.temperature)[0]
 
     stats = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
     for _ in range(cfg.updates_per_batch):
         clipped = kl_sum = ent_sum = loss_sum = 0.0
-        for k, (ids, attn, pos, mask, p_len) in enumerate(batches):
-            logp, entropy = _token_logprobs(model, ids, attn, pos, int(p_len), cfg.temperature)
+        for k, batch in enumerate(batches):
+            logp, entropy = token_logprobs(model, batch, cfg.temperature)
             saved = old_logp[k]
             old = saved if saved is not None else logp.detach()
-            m = mask.float()
-            adv_tok = a[micro[k]].unsqueeze(-1)
+            m = batch.mask.float()
+            adv_tok = a[batch.rows].unsqueeze(-1)
             ratio = torch.exp(logp - old)
             unclipped = ratio * adv_tok
             clipped_obj = torch.clamp(ratio, 1 - cfg.clip_low, 1 + cfg.clip_high) * adv_tok
