@@ -81,19 +81,25 @@ class ScoreTable:
 
 
 def score_samples(rewards: Sequence[Reward], order: list[list[str]], samples: Sequence[dict[str, Any]],
-                  ctx: ScoringContext) -> ScoreTable:
-    """Score every sample with every reward. Rewards of one gate level run concurrently (threads;
-    verifiers do their heavy work in pools or sandboxes, so the GIL is not the bottleneck)."""
+                  ctx: ScoringContext, pool: ThreadPoolExecutor | None = None) -> ScoreTable:
+    """Score every sample with every reward. Rewards of one gate level run concurrently (threads of
+    `pool`, or of a pool made for this call; verifiers do their heavy work in pools or sandboxes,
+    so the GIL is not the bottleneck)."""
     by_name = {r.name: r for r in rewards}
     columns: dict[str, list[Cell]] = {}
     for level in order:
         if len(level) == 1:
             columns[level[0]] = _score_reward(by_name[level[0]], samples, columns, ctx)
             continue
-        with ThreadPoolExecutor(max_workers=len(level)) as pool:
-            futures = {name: pool.submit(_score_reward, by_name[name], samples, columns, ctx) for name in level}
+        own = pool is None
+        runner = ThreadPoolExecutor(max_workers=len(level)) if pool is None else pool
+        try:
+            futures = {name: runner.submit(_score_reward, by_name[name], samples, columns, ctx) for name in level}
             for name, future in futures.items():
                 columns[name] = future.result()
+        finally:
+            if own:
+                runner.shutdown()
     names = [r.name for r in rewards]
     cells = [[columns[name][i] for name in names] for i in range(len(samples))]
     return ScoreTable(names, cells, [r.pass_at for r in rewards])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import typing
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
@@ -44,6 +45,8 @@ class Spec:
         self.order = order
         self.train = train
         self.path = path
+        self._pool: ThreadPoolExecutor | None = None  # scores a gate level's rewards side by side
+
 
     @property
     def reward_names(self) -> list[str]:
@@ -54,9 +57,17 @@ class Spec:
         return [r.weight for r in self.rewards]
 
     def score(self, samples: Sequence[dict[str, Any]], ctx: ScoringContext | None = None) -> ScoreTable:
-        return score_samples(self.rewards, self.order, samples, ctx or ScoringContext())
+        widest = max(len(level) for level in self.order)
+        if self._pool is None and widest > 1:
+            # Kept for the spec's life: starting threads anew on every call cost about 1 ms per
+            # reward, as much as cheap verifiers take to score a training batch.
+            self._pool = ThreadPoolExecutor(max_workers=widest, thread_name_prefix="rewardkit-score")
+        return score_samples(self.rewards, self.order, samples, ctx or ScoringContext(), self._pool)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         for reward in self.rewards:
             reward.verifier.close()
 
