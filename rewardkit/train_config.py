@@ -93,7 +93,8 @@ class TrainConfig(BaseModel):
         1, ge=1, description="Optimizer passes over each batch of rollouts (>1 makes the clip matter)."
     )
     grad_accum: int = Field(
-        1, ge=1, description="Micro-batches per optimizer update (the batch is split into this many parts)."
+        1, ge=1, description="Bounds memory: at most 1/grad_accum of the batch goes through one forward-backward "
+        "pass (rows are also grouped into passes by length, so there may be more passes than this)."
     )
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this (None = off).")
     clip_low: float = Field(0.2, ge=0, lt=1, description="PPO ratio clip below: ratio >= 1 - clip_low.")

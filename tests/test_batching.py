@@ -90,3 +90,25 @@ def test_split_passes_give_the_one_pass_gradient(tmp_path: Path) -> None:
     assert split > 1 and one == 1
     assert split_stats["loss"] == pytest.approx(one_stats["loss"], rel=1e-5, abs=1e-7)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(split_w, one_w, strict=True))
+
+
+def test_both_layouts_give_each_token_its_own_logprob(tmp_path: Path) -> None:
+    """Prompts of one length (logits sliced) and of several lengths (logits gathered per row):
+    every completion token gets the log-prob of its sample run alone."""
+    from transformers import AutoModelForCausalLM
+
+    from rewardkit.trainers.batching import build_batch, token_logprobs
+
+    model = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "model")).eval()
+    completions = [[10, 11, 3], [12], [13, 14, 15, 16, 3]]
+    layouts = {"one length": [[4, 5, 6], [4, 7, 6], [4, 8, 6]], "several": [[4, 5, 6], [4, 7, 8, 9, 6], [6]]}
+    for name, prompts in layouts.items():
+        batch = build_batch(prompts, completions, [0, 1, 2], pad_id=0, device=torch.device("cpu"))
+        assert (batch.index is None) == (name == "one length")
+        with torch.no_grad():
+            logp, _ = token_logprobs(model, batch, 1.0)
+            for r, (p, c) in enumerate(zip(prompts, completions, strict=True)):
+                logits = model(input_ids=torch.tensor([p + c])).logits[0, len(p) - 1 : -1]
+                alone = torch.log_softmax(logits, -1).gather(-1, torch.tensor(c)[:, None])[:, 0]
+                assert torch.allclose(logp[r, : len(c)], alone, atol=1e-5), name
+                assert batch.mask[r].tolist() == [1] * len(c) + [0] * (5 - len(c))

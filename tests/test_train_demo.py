@@ -39,9 +39,11 @@ def test_demo_rewards_rise(tmp_path: Path) -> None:
     first = {n: mean(rows[:WINDOW], n) for n in ("format", "correct", "short")}
     last = {n: mean(rows[-WINDOW:], n) for n in ("format", "correct", "short")}
     report = f"first {WINDOW} steps {first}, last {WINDOW} steps {last}, {elapsed:.0f} s"
-    # Thresholds hold for each of 8 seeds in experiments/gdpo_vs_grpo.md (the slowest GDPO seed ends at
-    # format 0.86, correct 0.41, short 0.30), so a CPU whose rounding sends this run down another
-    # trajectory still passes; seed 0 itself ends near 0.9 on all three.
+    # Seed 0 ends near 0.9 on all three (last 20 steps: 0.92, 0.93, 0.86), far above these bars. Not
+    # every seed gets there: in experiments/gdpo_vs_grpo.md 5 of 8 GDPO seeds clear them all, 3 stall
+    # on correctness near 0.3 (each seed also draws its own initial model). A CPU whose rounding sent
+    # this fixed-seed run down another trajectory could therefore fail here; the run is deterministic
+    # on a given machine.
     assert first["format"] < 0.3 and first["correct"] < 0.3, report  # a random policy rarely hits
     assert last["format"] > first["format"] + 0.4, report
     assert last["correct"] > first["correct"] + 0.2, report

@@ -73,7 +73,8 @@ class Batch:
     rows: list[int]
     ids: torch.Tensor  # [R, W] prompt + completion + right padding
     targets: torch.Tensor  # [R, C] completion tokens (padding past each row's end)
-    index: torch.Tensor  # [R, C] where each target's predicting logit sits among the kept ones
+    index: torch.Tensor | None  # [R, C] where each target's predicting logit sits among the kept
+    # ones; None when every prompt has the same length (then it is simply 0, 1, 2, ...)
     mask: torch.Tensor  # [R, C] 1 on real completion tokens
     keep: int  # logits to compute: the last `keep` positions cover every completion
 
@@ -95,16 +96,21 @@ def build_batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence
     offsets = torch.tensor(p_len) - 1 - first  # row r's first predicting logit, among the kept ones
     steps = torch.arange(c_max)
     keep = width - first
-    index = (offsets[:, None] + steps[None, :]).clamp(max=keep - 1)
+    index = None
+    if len(set(p_len)) > 1:
+        index = (offsets[:, None] + steps[None, :]).clamp(max=keep - 1).to(device)
     mask = (steps[None, :] < torch.tensor(c_len)[:, None]).long()
-    return Batch(rows, torch.tensor(ids).to(device), torch.tensor(targets).to(device), index.to(device),
-                 mask.to(device), keep)
+    return Batch(rows, torch.tensor(ids).to(device), torch.tensor(targets).to(device), index, mask.to(device),
+                 keep)
 
 
 def token_logprobs(model: Any, batch: Batch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs `[R, C]` of the completion tokens (at the sampling temperature) and their entropy."""
     logits = model(input_ids=batch.ids, logits_to_keep=batch.keep).logits  # [R, keep, V]
-    logits = logits.gather(1, batch.index.unsqueeze(-1).expand(-1, -1, logits.shape[-1])).float()
+    if batch.index is None:  # a view, no copy: with a large vocabulary this is the biggest tensor
+        logits = logits[:, : batch.targets.shape[1]].float()
+    else:
+        logits = logits.gather(1, batch.index.unsqueeze(-1).expand(-1, -1, logits.shape[-1])).float()
     logp_all = torch.log_softmax(logits / temperature, dim=-1)
     logp = logp_all.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
     with torch.no_grad():
