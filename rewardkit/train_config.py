@@ -116,6 +116,11 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int | None = Field(2, ge=1, description="Keep the newest N checkpoints (None = keep all).")
     output_dir: str | None = Field(None, description="Run folder (logs, checkpoints); default runs/<spec name>.")
     tensorboard: bool = Field(True, description="Also log to TensorBoard when it is installed.")
+    wandb_project: str | None = Field(
+        None,
+        description="Also log to Weights & Biases under this project (needs `pip install wandb`; set "
+        "WANDB_MODE=offline to log without a network). `--resume` continues the same W&B run.",
+    )
     progress: bool = Field(True, description="Show a progress bar (rich) on a terminal.")
     score_workers: int | None = Field(None, ge=1, description="Threads for verifiers that parallelize (None = their default).")
     cpu_threads: int | None = Field(

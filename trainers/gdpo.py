@@ -13,6 +13,7 @@ and integrations can time or reuse one phase; `train` is what `rewardkit train S
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import shutil
@@ -247,6 +248,9 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
 
     spec = load_spec(spec_path)
     cfg, adv = _apply_overrides(spec, overrides)
+    if cfg.wandb_project and importlib.util.find_spec("wandb") is None:
+        raise TrainSetupError(f"{spec.path}: train.wandb_project is set but wandb is not installed "
+                              "(pip install wandb), or remove the setting")
     spec_dir = Path(spec_path).resolve().parent
     rows, eval_rows = _load_data(cfg, spec, spec_dir)
 
@@ -311,6 +315,7 @@ def _clear_earlier_run(output_dir: Path) -> None:
         for path in old:
             shutil.rmtree(path, ignore_errors=True)
     shutil.rmtree(output_dir / "tensorboard", ignore_errors=True)
+    (output_dir / runlog.WANDB_ID_FILE).unlink(missing_ok=True)  # a new run, not the old W&B run
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -553,7 +558,9 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     cfg = run.cfg
     if resume is None:
         _clear_earlier_run(run.output_dir)
-    log = runlog.MetricsLog(run.output_dir, run.step, cfg.tensorboard)
+    log = runlog.MetricsLog(run.output_dir, run.step, cfg.tensorboard, cfg.wandb_project,
+                            {"spec": run.spec.path, "train": cfg.model_dump(mode="json"),
+                             "advantage": run.adv.model_dump(mode="json")})
     (run.output_dir / "config.json").write_text(json.dumps(
         {"spec": str(Path(spec_path).resolve()), "train": cfg.model_dump(mode="json"),
          "advantage": run.adv.model_dump(mode="json"), "backend": run.backend, "device": str(run.device)},

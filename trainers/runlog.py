@@ -1,4 +1,4 @@
-"""What a run shows and keeps besides checkpoints: the JSONL/TensorBoard log, the progress bar,
+"""What a run shows and keeps besides checkpoints: the JSONL log (and TensorBoard, W&B), the progress bar,
 the closing summary, and the Ctrl-C handler that lets the loop stop at a step boundary."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import json
 import math
 import signal
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,14 +15,18 @@ from typing import Any
 
 import numpy as np
 
+WANDB_ID_FILE = "wandb_run_id"  # in the run folder: `--resume` logs to the same W&B run
+
 
 class MetricsLog:
-    """Appends one JSON object per step to `metrics.jsonl` (and TensorBoard when installed).
+    """Appends one JSON object per step to `metrics.jsonl` (and TensorBoard when installed, and
+    Weights & Biases when a project is given).
 
     On resume, lines after the checkpoint's step are dropped so the log reads as one clean run.
     """
 
-    def __init__(self, output_dir: Path, start_step: int, tensorboard: bool) -> None:
+    def __init__(self, output_dir: Path, start_step: int, tensorboard: bool, wandb_project: str | None = None,
+                 config: dict[str, Any] | None = None) -> None:
         output_dir.mkdir(parents=True, exist_ok=True)
         self.path = output_dir / "metrics.jsonl"
         kept = []
@@ -37,19 +42,33 @@ class MetricsLog:
                 self.writer = SummaryWriter(str(output_dir / "tensorboard"))
             except ImportError:
                 self.writer = None
+        self.wandb: Any = None
+        if wandb_project:
+            import wandb
+
+            id_file = output_dir / WANDB_ID_FILE
+            run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
+            id_file.write_text(run_id)
+            self.wandb = wandb.init(project=wandb_project, id=run_id, resume="allow", dir=str(output_dir),
+                                    name=output_dir.name, config=config or {})
 
     def write(self, metrics: dict[str, float]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
         with self.path.open("a") as f:
             f.write(json.dumps(clean) + "\n")
+        scalars = {k: v for k, v in metrics.items()
+                   if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)}
         if self.writer is not None:
-            for k, v in metrics.items():
-                if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
-                    self.writer.add_scalar(k, v, int(metrics["step"]))
+            for k, v in scalars.items():
+                self.writer.add_scalar(k, v, int(metrics["step"]))
+        if self.wandb is not None:
+            self.wandb.log(scalars, step=int(metrics["step"]))
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()
 
 
 def summary(metrics: dict[str, float], names: list[str]) -> str:
