@@ -83,6 +83,9 @@ def test_wandb_gets_every_step_and_resume_continues_the_run(tmp_path: Path, monk
         for key in ("reward/format/mean", "reward/short/gated_share", "adv/distinct", "time/update", "lr"):
             assert history[m["step"]][key] == pytest.approx(m[key]), (m["step"], key)
 
+    gdpo.train(DEMO, overrides={**settings, "steps": 1})  # a fresh run in the same folder: a new W&B run
+    assert (out / "wandb_run_id").read_text() != run_id
+
 
 def test_wandb_asked_for_but_missing_fails_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
