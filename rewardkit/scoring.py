@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -91,15 +92,10 @@ def score_samples(rewards: Sequence[Reward], order: list[list[str]], samples: Se
         if len(level) == 1:
             columns[level[0]] = _score_reward(by_name[level[0]], samples, columns, ctx)
             continue
-        own = pool is None
-        runner = ThreadPoolExecutor(max_workers=len(level)) if pool is None else pool
-        try:
+        with ThreadPoolExecutor(max_workers=len(level)) if pool is None else nullcontext(pool) as runner:
             futures = {name: runner.submit(_score_reward, by_name[name], samples, columns, ctx) for name in level}
             for name, future in futures.items():
                 columns[name] = future.result()
-        finally:
-            if own:
-                runner.shutdown()
     names = [r.name for r in rewards]
     cells = [[columns[name][i] for name in names] for i in range(len(samples))]
     return ScoreTable(names, cells, [r.pass_at for r in rewards])

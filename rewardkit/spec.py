@@ -47,7 +47,6 @@ class Spec:
         self.path = path
         self._pool: ThreadPoolExecutor | None = None  # scores a gate level's rewards side by side
 
-
     @property
     def reward_names(self) -> list[str]:
         return [r.name for r in self.rewards]

@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from rewardkit.sandbox import uidpool
+from rewardkit.sandbox.local import pid_alive
 from rewardkit.sandbox.pool import RUNNER_SRC, PooledSandbox, Worker
 
 LABEL = "rewardkit.sandbox"
@@ -67,7 +68,7 @@ def reap_stale_containers(client: Any) -> int:
             pid = int(labels.get(f"{LABEL}.owner", "0"))
         except ValueError:
             pid = 0
-        if pid and _alive(pid):
+        if pid and pid_alive(pid):
             continue
         try:
             c.remove(force=True)
@@ -75,16 +76,6 @@ def reap_stale_containers(client: Any) -> int:
         except Exception:  # noqa: BLE001 - already going (auto-remove)
             pass
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class DockerWorker(Worker):

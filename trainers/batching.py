@@ -9,7 +9,7 @@ Two ideas, both exact (the log-probs are those of each sequence run alone):
   its padded area (rows x longest row) plus a fixed cost per pass; sampled completions vary a lot
   in length (a random policy stops anywhere between 1 and `max_new_tokens`), so one pass over all
   rows is mostly padding. Sorting by length and cutting where the padding saved pays for the extra
-  pass cut the update's time by 15-20% at 64 new tokens (bench/train_step.py), and leaves short
+  pass cut the update phase by about 30% at 64 new tokens (bench/RESULTS.md), and leaves short
   batches in one pass.
 """
 

@@ -558,13 +558,10 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     cfg = run.cfg
     if resume is None:
         _clear_earlier_run(run.output_dir)
-    log = runlog.MetricsLog(run.output_dir, run.step, cfg.tensorboard, cfg.wandb_project,
-                            {"spec": run.spec.path, "train": cfg.model_dump(mode="json"),
-                             "advantage": run.adv.model_dump(mode="json")})
-    (run.output_dir / "config.json").write_text(json.dumps(
-        {"spec": str(Path(spec_path).resolve()), "train": cfg.model_dump(mode="json"),
-         "advantage": run.adv.model_dump(mode="json"), "backend": run.backend, "device": str(run.device)},
-        indent=2))
+    settings = {"spec": str(Path(spec_path).resolve()), "train": cfg.model_dump(mode="json"),
+                "advantage": run.adv.model_dump(mode="json"), "backend": run.backend, "device": str(run.device)}
+    log = runlog.MetricsLog(run.output_dir, run.step, cfg.tensorboard, cfg.wandb_project, settings)
+    (run.output_dir / "config.json").write_text(json.dumps(settings, indent=2))
     names = run.spec.reward_names
     saved_at = -1
     try:
