@@ -1,4 +1,4 @@
-"""The `rewardkit` command: validate, check, schema, verifiers, train.
+"""The `rewardkit` command: validate, check, schema, verifiers, train, export.
 
 Exit codes: 0 ok, 1 invalid input (a spec or samples with problems), 2 usage."""
 
@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a train: field, e.g. --set steps=20 (repeatable)")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("export", help="write a trained policy in the form another tool loads")
+    export = p.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
+    p = export.add_parser("merged", help="one transformers save_pretrained folder (LoRA adapters merged in)")
+    p.add_argument("run", metavar="RUN", help="a run folder (its newest checkpoint) or a checkpoint folder")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder to write")
+    p.add_argument("--base", metavar="MODEL", help="base model of a LoRA run, when it moved since training")
+    p.set_defaults(func=_export_merged)
     return parser
 
 
@@ -214,6 +222,22 @@ def _train(args: argparse.Namespace) -> int:
     except TrainSetupError as exc:
         _err().print(f"error: {exc}", markup=False, highlight=False)
         return EXIT_INVALID
+    return EXIT_OK
+
+
+def _export_merged(args: argparse.Namespace) -> int:
+    try:
+        from rewardkit.trainers.data import TrainSetupError
+        from rewardkit.trainers.export import export_merged
+    except ImportError as exc:
+        _err().print(f"export needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
+        return EXIT_INVALID
+    try:
+        out = export_merged(args.run, args.output, base=args.base)
+    except TrainSetupError as exc:
+        _err().print(f"error: {exc}", markup=False, highlight=False)
+        return EXIT_INVALID
+    print(out)
     return EXIT_OK
 
 

@@ -17,6 +17,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+class LoraSettings(BaseModel):
+    """LoRA adapters (through `peft`): only these low-rank matrices are trained, saved and resumed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(16, ge=1, description="Rank of each adapter's two matrices.")
+    alpha: float = Field(32.0, gt=0, description="Scale: an adapter's update is multiplied by alpha / r.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapters' input while training.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear",
+        description="Module names that get adapters (e.g. [q_proj, v_proj]); all-linear: every linear layer "
+        "but the output head.",
+    )
+
+
 class TrainConfig(BaseModel):
     """Settings of the compact GDPO trainer (`rewardkit.trainers.gdpo`)."""
 
@@ -50,6 +65,23 @@ class TrainConfig(BaseModel):
     )
     vllm_gpu_memory_utilization: float = Field(
         0.3, gt=0, le=1, description="Share of GPU memory the colocated vLLM engine may take."
+    )
+
+    lora: LoraSettings | None = Field(
+        None,
+        description="Train LoRA adapters instead of every weight (needs peft); the KL reference is then the "
+        "same model with its adapters off, no second copy. `rewardkit export merged RUN -o DIR` writes the "
+        "merged model.",
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass instead of keeping them: less memory, "
+        "about a third more update time."
+    )
+    logprob_chunk_tokens: int = Field(
+        0,
+        ge=0,
+        description="Compute the completion tokens' log-probs this many tokens at a time, without holding "
+        "[tokens x vocab] logits for the whole pass (0 = all at once). Worth it for large vocabularies.",
     )
 
     # --- data ----------------------------------------------------------------------------------

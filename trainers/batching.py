@@ -106,7 +106,7 @@ def build_batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence
 
 def token_logprobs(model: Any, batch: Batch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs `[R, C]` of the completion tokens (at the sampling temperature) and their entropy."""
-    logits = model(input_ids=batch.ids, logits_to_keep=batch.keep).logits  # [R, keep, V]
+    logits = model(input_ids=batch.ids, logits_to_keep=batch.keep, use_cache=False).logits  # [R, keep, V]
     if batch.index is None:  # a view, no copy: with a large vocabulary this is the biggest tensor
         logits = logits[:, : batch.targets.shape[1]].float()
     else:

@@ -37,7 +37,7 @@ from rewardkit.spec_models import AdvantageConfig
 from rewardkit.train_config import TrainConfig
 from rewardkit.verifier import ScoringContext
 
-from . import checkpoint, runlog
+from . import checkpoint, lora, runlog
 from .batching import Batch, build_batch, plan_chunks, token_logprobs
 from .data import (
     DataError,
@@ -242,6 +242,24 @@ def _model_source(value: str, spec_dir: Path, key: str = "train.model") -> str:
     return value
 
 
+def _load_policy(cfg: TrainConfig, base: str, saved: Path | None, dtype: torch.dtype, device: torch.device) -> Any:
+    """The policy in training mode: the base weights with fresh or restored LoRA adapters, or the
+    whole (restored) model when every weight trains."""
+    from transformers import AutoModelForCausalLM
+
+    if cfg.lora is not None and saved is not None and not lora.is_adapter_folder(saved):
+        raise TrainSetupError(f"{saved}: train.lora is set but this checkpoint holds a full model, not adapters")
+    if cfg.lora is None and saved is not None and lora.is_adapter_folder(saved):
+        raise TrainSetupError(f"{saved}: this checkpoint holds LoRA adapters; resume with the run's train.lora")
+    model: Any = AutoModelForCausalLM.from_pretrained(base if cfg.lora else (saved or base), dtype=dtype)
+    if cfg.gradient_checkpointing:
+        # non-reentrant: it needs no input that requires grad, which frozen embeddings under LoRA lack
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.lora is not None:
+        model = lora.resume(model, saved) if saved is not None else lora.attach(model, cfg.lora)
+    return model.to(device).train()
+
+
 def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] | None = None) -> Run:
     """Load spec, data, policy (from a checkpoint when resuming), optimizer and rollout engine."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -271,10 +289,9 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
     )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model: Any = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-    model.to(device).train()
+    model = _load_policy(cfg, base, restored.model_dir if restored else None, dtype, device)
     ref_model: Any = None
-    if cfg.kl_coef > 0:
+    if cfg.kl_coef > 0 and not (cfg.lora and cfg.ref_model is None):  # LoRA: the base is the reference
         ref_source = _model_source(cfg.ref_model or cfg.model, spec_dir, "train.ref_model")
         ref_model = AutoModelForCausalLM.from_pretrained(ref_source, dtype=dtype)
         ref_model.to(device).eval().requires_grad_(False)
@@ -286,6 +303,11 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
         scheduler.load_state_dict(restored.scheduler)
 
     backend = choose_backend(cfg.backend, device)
+    if backend == "vllm" and cfg.lora is not None:
+        if cfg.backend == "vllm":
+            raise TrainSetupError(f"{spec.path}: train.lora with backend vllm is not supported yet "
+                                  "(the engine takes whole weights); use backend: transformers")
+        backend = "transformers"
     eos_ids = _eos_ids(model, tokenizer)
     engine: Engine
     if backend == "vllm":
@@ -382,6 +404,14 @@ def _batches(run: Run, rollouts: Rollouts) -> list[Batch]:
                         run.tokenizer.pad_token_id, run.device) for rows in chunks]
 
 
+def _reference_logprobs(run: Run, batch: Batch) -> torch.Tensor:
+    """The KL reference's log-probs: its own model, or under LoRA the policy with adapters off."""
+    if run.ref_model is not None:
+        return token_logprobs(run.ref_model, batch, run.cfg.temperature)[0]
+    with lora.adapters_off(run.model) as base:
+        return token_logprobs(base, batch, run.cfg.temperature)[0]
+
+
 def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
     """Clipped policy-gradient step(s) on this batch; returns loss, clip fraction, KL, grad norm.
 
@@ -402,8 +432,8 @@ def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
         for k, batch in enumerate(batches):
             if cfg.updates_per_batch > 1:
                 old_logp[k] = token_logprobs(model, batch, cfg.temperature)[0]
-            if run.ref_model is not None:
-                ref_logp[k] = token_logprobs(run.ref_model, batch, cfg.temperature)[0]
+            if cfg.kl_coef > 0:
+                ref_logp[k] = _reference_logprobs(run, batch)
 
     stats = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
     for _ in range(cfg.updates_per_batch):
@@ -449,7 +479,7 @@ def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
     run.scheduler.step()
     if run.backend == "vllm":
         run.engine.sync(model)
-    if run.ref_model is None:
+    if cfg.kl_coef == 0:
         stats["kl"] = math.nan
     return stats
 

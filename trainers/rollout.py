@@ -110,7 +110,8 @@ def _new_cache(model: Any) -> Any:
 
 def _cache_kwarg(model: Any) -> str:
     """transformers 5.2x renamed the forward's `past_key_values` to `cache` (the old name warns)."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft's forward takes **kwargs
+    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
 
 
 @torch.inference_mode()
