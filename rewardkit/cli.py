@@ -56,7 +56,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="samples with equal values of FIELD form a rollout group (default: prompt)")
     p.add_argument("--tokenizer", metavar="PATH",
                    help="tokenizer.json (or a folder with one) for token lengths, e.g. the policy's")
+    p.add_argument("--remote", metavar="URL", help="score on a `rewardkit serve` server instead of here "
+                   "(token from $REWARDKIT_TOKEN)")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser("serve", help="serve the spec over HTTP: /score, OpenRLHF /get_reward, NeMo-Gym /verify "
+                       "(needs rewardkit[serve])")
+    from rewardkit.serve.settings import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_serve)
 
     p = sub.add_parser("schema", help="print the JSON Schema of spec files (for editor completion)")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
@@ -111,6 +120,10 @@ def _check(args: argparse.Namespace) -> int:
 
         ctx.tokenizer = load_tokenizer_file(args.tokenizer)
     spec = load_spec(args.spec)
+    if args.remote:
+        from rewardkit.client import RewardClient
+
+        spec = RewardClient(args.remote).scoring_for(spec)  # type: ignore[assignment]
     try:
         with open(args.samples, encoding="utf-8", errors="replace") as handle:
             report = run_check(spec, handle, group_by=args.group_by, ctx=ctx)
@@ -123,6 +136,23 @@ def _check(args: argparse.Namespace) -> int:
     for bad in report.bad_lines:
         _err().print(f"{args.samples}:{bad.line}: {bad.error}", markup=False, highlight=False)
     return EXIT_INVALID if report.bad_lines else EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rewardkit.serve.settings import settings_from_args
+
+    try:
+        from rewardkit.serve import serve
+        settings = settings_from_args(args)
+        return serve(settings)
+    except ImportError as exc:
+        _err().print(f"serving needs fastapi and uvicorn: pip install 'rewardkit[serve]' ({exc})", markup=False)
+        return EXIT_INVALID
+    except ValueError as exc:  # a bad option value, e.g. --token-env naming an unset variable
+        if isinstance(exc, SpecError):
+            raise
+        _err().print(f"error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
 
 
 def _fmt(value: float) -> str:

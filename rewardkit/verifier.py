@@ -80,6 +80,10 @@ class Verifier:
                 out.append(Score.failed(f"{type(exc).__name__}: {exc}"))
         return out
 
+    def warm_up(self, ctx: ScoringContext) -> None:
+        """Start pools or sandboxes now, so that the first batch does not pay for them; raise if they
+        cannot start. `rewardkit serve` calls it before it reports ready. Default: nothing to start."""
+
     def close(self) -> None:
         """Release pools or other resources; the engine calls it when the spec is closed."""
 

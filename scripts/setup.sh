@@ -10,5 +10,5 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip setuptools wheel
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev,train,trl,docker,fixtures]"
+python -m pip install -q -e ".[dev,train,trl,docker,fixtures,serve]"
 python -c "import rewardkit, torch; print(f'rewardkit {rewardkit.__version__} ready (torch {torch.__version__})')"

@@ -376,6 +376,13 @@ class SandboxUser:
                 own = self.__dict__["_own_sandbox"] = entry[0]
             return own  # type: ignore[no-any-return]
 
+    def warm_up(self, ctx: ScoringContext) -> None:
+        """Open the sandbox (a docker or bwrap pool starts its workers) and run one trivial program."""
+        result = self._sandbox(ctx).run(Program(files={"main.py": "print('ok')"}, limits=Limits(wall_s=60, cpu_s=10)))
+        if not result.ok or result.stdout.strip() != "ok":
+            raise RuntimeError(f"the sandbox failed a trivial program: {result.status} "
+                               f"{one_line(result.stderr or result.stdout)}")
+
     def close(self) -> None:
         with _SHARED_LOCK:
             own = self.__dict__.pop("_own_sandbox", None)

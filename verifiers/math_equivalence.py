@@ -99,6 +99,12 @@ class MathEquivalence(Verifier):
                 weakref.finalize(self, self._pool.close)
             return self._pool
 
+    def warm_up(self, ctx: ScoringContext) -> None:
+        """Start a worker (math-verify imports take seconds) with one pair that must compare equal."""
+        score = self.score_batch([{"completion": "\\boxed{1}", self.args.reference: "1"}], ctx)[0]
+        if score.value != 1.0:
+            raise RuntimeError(f"math_equivalence could not start its workers: {score.reason}")
+
     def close(self) -> None:
         with self._pool_lock:
             if self._pool is not None:

@@ -1,0 +1,21 @@
+"""`rewardkit serve`: one spec as the reward service of distributed trainers, over HTTP.
+
+Protocols: rewardkit's own `POST /score` (`native`), OpenRLHF's `POST /get_reward` (`openrlhf`)
+and NeMo-Gym's `POST /verify` (`nemo_gym`); `GET /health`, `/spec`, `/metrics` (`app`).
+Needs the `serve` extra: `pip install 'rewardkit[serve]'`."""
+
+from rewardkit.serve.settings import ServeSettings
+
+__all__ = ["ServeSettings", "create_app", "serve"]
+
+
+def create_app(settings: ServeSettings):  # type: ignore[no-untyped-def]  # noqa: ANN201 - lazy import
+    from rewardkit.serve.app import create_app as _create
+
+    return _create(settings)
+
+
+def serve(settings: ServeSettings) -> int:
+    from rewardkit.serve.run import serve as _serve
+
+    return _serve(settings)

@@ -1,0 +1,123 @@
+"""The server's scoring engine: one loaded spec scored off the event loop, under the sample
+budget, with a deadline and cancellation.
+
+Scoring is blocking work (verifiers wait on sandboxes and worker pools), so it runs on a thread
+pool of our own rather than in plain `def` endpoints: an endpoint has to keep waiting on the
+event loop to notice its deadline or a client that went away, and stop the work. Work stops at
+the next chunk boundary (`chunk_size` samples); a chunk already running ends within its
+verifiers' own time limits. Samples stay counted against the budget until their thread is done,
+so a timed-out request's leftover work still holds back new admissions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from rewardkit.scoring import ScoreTable
+from rewardkit.serve.admission import SampleBudget
+from rewardkit.serve.errors import RequestProblem
+from rewardkit.verifier import ScoringContext
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from rewardkit.serve.metrics import Metrics
+    from rewardkit.serve.settings import ServeSettings
+    from rewardkit.spec import Spec
+
+
+class Cancelled(Exception):
+    """Raised inside a scoring thread when its request timed out or its client left."""
+
+
+class Engine:
+    """Owns the spec for the server's life: warm-up, scoring, close."""
+
+    def __init__(self, spec: Spec, settings: ServeSettings, metrics: Metrics, tokenizer: Any = None) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.metrics = metrics
+        self.tokenizer = tokenizer
+        self.budget = SampleBudget(settings.sample_budget)
+        self.ready = threading.Event()
+        self.warmup_error: str | None = None
+        self._executor = ThreadPoolExecutor(settings.score_threads, thread_name_prefix="rewardkit-serve")
+
+    def warm_up(self) -> None:
+        """Start every verifier's pools and sandboxes; the server reports ready only after this."""
+        try:
+            self.spec.score([])  # builds the spec's own gate-level thread pool before requests race to
+            ctx = ScoringContext(tokenizer=self.tokenizer)
+            for reward in self.spec.rewards:
+                try:
+                    reward.verifier.warm_up(ctx)
+                except Exception as exc:  # noqa: BLE001 - reported, and the server stops
+                    raise RuntimeError(f"reward {reward.name!r}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001
+            self.warmup_error = f"warm-up failed: {exc}"
+            raise
+        self.ready.set()
+
+    async def score(self, samples: Sequence[dict[str, Any]], endpoint: str,
+                    request: Request | None = None) -> ScoreTable:
+        """Score `samples` in the pool; 503 beyond the budget, 504 past the deadline."""
+        if not self.ready.is_set():
+            raise RequestProblem(503, self.warmup_error or "server is warming up its verifiers; retry shortly",
+                                 headers={"Retry-After": "2"})
+        n = len(samples)
+        self.budget.acquire(n)
+        started = time.monotonic()
+        cancel = threading.Event()
+        try:
+            job = self._executor.submit(self._score_chunks, list(samples), cancel)
+        except RuntimeError:
+            self.budget.release(n)
+            raise RequestProblem(503, "server is shutting down; send this request to another replica",
+                                 headers={"Retry-After": "5"}) from None
+        self.metrics.in_flight.inc(n)
+
+        def finished(_: object) -> None:
+            self.budget.release(n)
+            self.metrics.in_flight.dec(n)
+            self.budget.observe(time.monotonic() - started)
+
+        job.add_done_callback(finished)
+        waiter = asyncio.wrap_future(job)
+        deadline = started + self.settings.request_timeout_s
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RequestProblem(504, f"scoring {n} samples took over the request timeout of "
+                                         f"{self.settings.request_timeout_s:g} s; send smaller batches or "
+                                         "raise --request-timeout")
+                done, _ = await asyncio.wait({waiter}, timeout=min(0.25, left))
+                if done:
+                    table = waiter.result()
+                    self.metrics.count_table(endpoint, table)
+                    return table
+                if request is not None and await request.is_disconnected():
+                    raise RequestProblem(499, "client disconnected; scoring stopped")
+        finally:
+            if not job.done():
+                cancel.set()
+
+    def _score_chunks(self, samples: list[dict[str, Any]], cancel: threading.Event) -> ScoreTable:
+        ctx = ScoringContext(tokenizer=self.tokenizer)
+        size = self.settings.chunk_size
+        cells = []
+        for start in range(0, len(samples), size):
+            if cancel.is_set():
+                raise Cancelled()
+            cells.extend(self.spec.score(samples[start:start + size], ctx).cells)
+        return ScoreTable(self.spec.reward_names, cells, [r.pass_at for r in self.spec.rewards])
+
+    def close(self) -> None:
+        """Let running work finish (uvicorn has already waited out the grace period), then free
+        the spec's pools, sandboxes and containers."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.spec.close()
