@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .logprobs import head_logprobs
+
 # The fixed cost of one more forward-backward pass, in padded token slots. Measured on the tiny
 # CPU model: a pass costs about 3.5 ms more than its area, and a padded slot about 0.025 ms.
 PASS_OVERHEAD_TOKENS = 128
@@ -104,8 +106,14 @@ def build_batch(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence
                  keep)
 
 
-def token_logprobs(model: Any, batch: Batch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs `[R, C]` of the completion tokens (at the sampling temperature) and their entropy."""
+def token_logprobs(model: Any, batch: Batch, temperature: float, chunk: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs `[R, C]` of the completion tokens (at the sampling temperature) and their entropy.
+
+    `chunk` > 0 computes them `chunk` tokens at a time from the last hidden state, never holding
+    the pass's `[R, C, vocab]` logits (`logprobs.head_logprobs`); padding then gets 0.
+    """
+    if chunk:
+        return _chunked_token_logprobs(model, batch, temperature, chunk)
     logits = model(input_ids=batch.ids, logits_to_keep=batch.keep, use_cache=False).logits  # [R, keep, V]
     if batch.index is None:  # a view, no copy: with a large vocabulary this is the biggest tensor
         logits = logits[:, : batch.targets.shape[1]].float()
@@ -116,3 +124,17 @@ def token_logprobs(model: Any, batch: Batch, temperature: float) -> tuple[torch.
     with torch.no_grad():
         entropy = -(logp_all.exp() * logp_all).sum(-1)
     return logp, entropy
+
+
+def _chunked_token_logprobs(model: Any, batch: Batch, temperature: float,
+                            chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    hidden = model.get_decoder()(input_ids=batch.ids, use_cache=False).last_hidden_state[:, -batch.keep:]
+    if batch.index is None:
+        hidden = hidden[:, : batch.targets.shape[1]]
+    else:
+        hidden = hidden.gather(1, batch.index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+    real = batch.mask.bool()
+    logp, entropy = head_logprobs(hidden[real], model.get_output_embeddings(), batch.targets[real], temperature,
+                                  chunk)
+    zeros = torch.zeros(batch.targets.shape, dtype=torch.float32, device=logp.device)
+    return zeros.masked_scatter(real, logp), zeros.masked_scatter(real, entropy)

@@ -37,7 +37,7 @@ from rewardkit.spec_models import AdvantageConfig
 from rewardkit.train_config import TrainConfig
 from rewardkit.verifier import ScoringContext
 
-from . import checkpoint, lora, runlog
+from . import checkpoint, logprobs, lora, runlog
 from .batching import Batch, build_batch, plan_chunks, token_logprobs
 from .data import (
     DataError,
@@ -254,7 +254,15 @@ def _load_policy(cfg: TrainConfig, base: str, saved: Path | None, dtype: torch.d
     model: Any = AutoModelForCausalLM.from_pretrained(base if cfg.lora else (saved or base), dtype=dtype)
     if cfg.gradient_checkpointing:
         # non-reentrant: it needs no input that requires grad, which frozen embeddings under LoRA lack
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # the name since transformers 5.2x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.logprob_chunk_tokens:
+        try:
+            logprobs.check_supported(model)
+        except ValueError as exc:
+            raise TrainSetupError(str(exc)) from None
     if cfg.lora is not None:
         model = lora.resume(model, saved) if saved is not None else lora.attach(model, cfg.lora)
     return model.to(device).train()
@@ -407,9 +415,9 @@ def _batches(run: Run, rollouts: Rollouts) -> list[Batch]:
 def _reference_logprobs(run: Run, batch: Batch) -> torch.Tensor:
     """The KL reference's log-probs: its own model, or under LoRA the policy with adapters off."""
     if run.ref_model is not None:
-        return token_logprobs(run.ref_model, batch, run.cfg.temperature)[0]
+        return token_logprobs(run.ref_model, batch, run.cfg.temperature, run.cfg.logprob_chunk_tokens)[0]
     with lora.adapters_off(run.model) as base:
-        return token_logprobs(base, batch, run.cfg.temperature)[0]
+        return token_logprobs(base, batch, run.cfg.temperature, run.cfg.logprob_chunk_tokens)[0]
 
 
 def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
@@ -431,7 +439,7 @@ def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
     with torch.no_grad():
         for k, batch in enumerate(batches):
             if cfg.updates_per_batch > 1:
-                old_logp[k] = token_logprobs(model, batch, cfg.temperature)[0]
+                old_logp[k] = token_logprobs(model, batch, cfg.temperature, cfg.logprob_chunk_tokens)[0]
             if cfg.kl_coef > 0:
                 ref_logp[k] = _reference_logprobs(run, batch)
 
@@ -439,7 +447,7 @@ def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
     for _ in range(cfg.updates_per_batch):
         clipped = kl_sum = ent_sum = loss_sum = 0.0
         for k, batch in enumerate(batches):
-            logp, entropy = token_logprobs(model, batch, cfg.temperature)
+            logp, entropy = token_logprobs(model, batch, cfg.temperature, cfg.logprob_chunk_tokens)
             saved = old_logp[k]
             old = saved if saved is not None else logp.detach()
             m = batch.mask.float()
