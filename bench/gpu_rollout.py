@@ -138,6 +138,7 @@ def run_transformers(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_train(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     import torch
+
     from rewardkit.trainers import gdpo
 
     spec = _write_train_spec(args, backend)

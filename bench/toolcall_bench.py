@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rewardkit.verifier import ScoringContext
 from rewardkit.verifiers.tool_call_match import (
     NORMALIZERS,
     ToolCallMatch,
@@ -40,8 +41,6 @@ from rewardkit.verifiers.tool_call_match import (
     compile_call,
 )
 from rewardkit.verifiers.tool_call_parsing import ToolCall, parse_functions, parse_reference
-
-from rewardkit.verifier import ScoringContext
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -188,6 +188,7 @@ def main() -> None:
     import torch
     import transformers
     import trl
+
     from rewardkit.trainers.demo_data import write_demo_data
     from rewardkit.trainers.tiny_model import build_tiny_model
 

@@ -230,6 +230,7 @@ def raw_math_verify(samples: Sequence[dict[str, Any]]) -> list[bool]:
     """What a user would write: parse the gold (in the same delimited form our verifier hands
     math-verify, so both do the same maths) and the whole completion, then verify."""
     from math_verify import parse, verify
+
     from rewardkit.verifiers.math_extract import gold_parse_input
 
     return [bool(verify(parse(gold_parse_input(s["answer"])), parse(s["completion"]))) for s in samples]
@@ -239,6 +240,7 @@ def raw_on_our_inputs(samples: Sequence[dict[str, Any]]) -> list[bool]:
     """math-verify called in-process on exactly the strings our verifier sends its workers
     (extracted answer, delimited gold): the difference to ours is the cost of our machinery."""
     from math_verify import parse, verify
+
     from rewardkit.verifiers.math_extract import extract_answer, gold_parse_input
 
     out = []

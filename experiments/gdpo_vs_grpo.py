@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from transformers.utils import logging as hf_logging
+
 from rewardkit.trainers import gdpo
 from rewardkit.trainers.tiny_model import build_tiny_model
-from transformers.utils import logging as hf_logging
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from rewardkit.verifier import Verifier
 
@@ -65,5 +66,22 @@ def resolve(name: str) -> type[Verifier]:
         )
     try:
         return _import_path(path)
+    except ModuleNotFoundError as exc:
+        if name in BUILTINS and (exc.name or "").startswith("rewardkit."):
+            raise UnknownVerifier(_broken_checkout(name, exc)) from exc
+        raise UnknownVerifier(f"verifier {name!r} -> {path!r} cannot be loaded: {exc}") from exc
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         raise UnknownVerifier(f"verifier {name!r} -> {path!r} cannot be loaded: {exc}") from exc
+
+
+def _broken_checkout(name: str, exc: ModuleNotFoundError) -> str:
+    """A built-in that cannot be imported means rewardkit itself is incomplete, not the spec."""
+    import rewardkit
+
+    home = Path(rewardkit.__file__).parent
+    return (
+        f"built-in verifier {name!r} cannot be imported ({exc}): the rewardkit at {home} is incomplete. "
+        f"In a source checkout, {home}/verifiers, sandbox and trainers are links to the top-level "
+        "folders; a copy or checkout without symlinks lacks them: check out again with "
+        "`git config core.symlinks true`, or install rewardkit with `pip install .`"
+    )

@@ -10,5 +10,8 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip setuptools wheel
 python -m pip install -q "torch==2.13.0"
+# Editable: setuptools maps the name `rewardkit` to ./rewardkit, whose verifiers/, sandbox/ and trainers/
+# are symlinks to the top-level folders, so modules added later import without reinstalling; re-run this
+# script only when pyproject.toml changes (dependencies, entry points).
 python -m pip install -q -e ".[dev,train,trl,docker,fixtures,serve]"
 python -c "import rewardkit, torch; print(f'rewardkit {rewardkit.__version__} ready (torch {torch.__version__})')"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from rewardkit.sandbox import Sandbox
 from rewardkit.sandbox.select import select_backend, unavailable_reason
 

@@ -95,8 +95,9 @@ def test_split_passes_give_the_one_pass_gradient(tmp_path: Path) -> None:
 def test_both_layouts_give_each_token_its_own_logprob(tmp_path: Path) -> None:
     """Prompts of one length (logits sliced) and of several lengths (logits gathered per row):
     every completion token gets the log-prob of its sample run alone."""
-    from rewardkit.trainers.batching import build_batch, token_logprobs
     from transformers import AutoModelForCausalLM
+
+    from rewardkit.trainers.batching import build_batch, token_logprobs
 
     model = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "model")).eval()
     completions = [[10, 11, 3], [12], [13, 14, 15, 16, 3]]

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rewardkit.sandbox import Sandbox
-from rewardkit.verifiers import code_runs
-from rewardkit.verifiers.bug_detector import BugDetector
-from rewardkit.verifiers.code_tests import CodeTests
 from rk_sandboxes import Counting
 
 from rewardkit.registry import resolve
+from rewardkit.sandbox import Sandbox
 from rewardkit.spec import load_spec
 from rewardkit.verifier import Score, ScoringContext
+from rewardkit.verifiers import code_runs
+from rewardkit.verifiers.bug_detector import BugDetector
+from rewardkit.verifiers.code_tests import CodeTests
 
 
 def detect(sandbox: Sandbox, samples: list[dict[str, Any]], **args: Any) -> list[Score]:

@@ -12,17 +12,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from rewardkit.sandbox import Program, RunResult, Sandbox
-from rewardkit.sandbox.select import select_backend
-from rewardkit.verifiers import code_runs
-from rewardkit.verifiers.bug_detector import BugDetector
-from rewardkit.verifiers.code_tests import CodeTests
 from rk_sandboxes import Counting
 
 from rewardkit.check import run_check
+from rewardkit.sandbox import Program, RunResult, Sandbox
+from rewardkit.sandbox.select import select_backend
 from rewardkit.schema import verifier_docs
 from rewardkit.spec import load_spec
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers import code_runs
+from rewardkit.verifiers.bug_detector import BugDetector
+from rewardkit.verifiers.code_tests import CodeTests
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "code.yaml"

@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rk_sandboxes import Counting
+
+from rewardkit.registry import resolve
 from rewardkit.sandbox import Program, RunResult, Sandbox
+from rewardkit.verifier import Score, ScoringContext
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_cases import (
     TestDataError,
@@ -25,10 +29,6 @@ from rewardkit.verifiers.code_cases import (
 )
 from rewardkit.verifiers.code_extract import compile_problem, extract_program, fenced_blocks
 from rewardkit.verifiers.code_tests import CodeTests
-from rk_sandboxes import Counting
-
-from rewardkit.registry import resolve
-from rewardkit.verifier import Score, ScoringContext
 
 # --- extraction ------------------------------------------------------------------------------
 

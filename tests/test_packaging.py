@@ -95,10 +95,43 @@ def test_editable_install_into_fresh_venv(tmp_path: Path) -> None:
     python = _fresh_venv(env_dir)
     _pip_in(python, "install", "-e", str(ROOT))
     info = _probe(python, tmp_path)
-    assert info["verifiers"] == str(ROOT / "verifiers" / "__init__.py")
-    assert info["sandbox"] == str(ROOT / "sandbox" / "__init__.py")
+    # the import path is the folder path: rewardkit/verifiers is a link to the top-level folder
+    assert info["verifiers"] == str(ROOT / "rewardkit" / "verifiers" / "__init__.py")
+    assert Path(str(info["verifiers"])).resolve() == ROOT / "verifiers" / "__init__.py"
+    assert Path(str(info["sandbox"])).resolve() == ROOT / "sandbox" / "__init__.py"
     assert info["top_level_verifiers"] is False
     assert "check" in _cli_help(env_dir, tmp_path)
+
+
+def test_editable_install_sees_modules_added_later(tmp_path: Path) -> None:
+    """The editable install maps only the name `rewardkit` to the checkout's folder (no link tree
+    to rebuild, no repository root on sys.path), so a module added after installing imports."""
+    env_dir = tmp_path / "venv"
+    python = _fresh_venv(env_dir)
+    _pip_in(python, "install", "-e", str(ROOT))
+    added = ROOT / "verifiers" / f"_added_after_install_{os.getpid()}.py"
+    added.write_text("VALUE = 42\n")
+    try:
+        out = subprocess.run([python, "-c", f"import rewardkit.verifiers.{added.stem} as m; print(m.VALUE)"],
+                             capture_output=True, text=True, cwd=tmp_path)
+    finally:
+        added.unlink()
+    assert out.returncode == 0 and out.stdout.strip() == "42", out.stderr
+
+
+def test_uninstalled_checkout_loads_builtin_verifiers(tmp_path: Path) -> None:
+    """Run from the repository root without installing rewardkit: the folder tree is the import
+    tree, so the built-in verifiers load (they used to fail with "No module named ...")."""
+    python = _fresh_venv(tmp_path / "venv")
+    code = ("import glob\n"
+            "from rewardkit.spec import load_spec\n"
+            "for path in sorted(glob.glob('specs/*.yaml')):\n"
+            "    with load_spec(path) as spec:\n"
+            "        print(*(type(r.verifier).__module__ for r in spec.rewards))\n")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    for module in ("math_equivalence", "tool_call_match", "code_tests", "format_regex"):
+        assert f"rewardkit.verifiers.{module}" in out.stdout
 
 
 PLUGIN_PYPROJECT = """\

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from rewardkit.sandbox import Limits, Program, Sandbox, get_sandbox, uidpool
 from rewardkit.sandbox.select import BACKENDS, SandboxUnavailable, select_backend, unavailable_reason
 

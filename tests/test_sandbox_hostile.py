@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from rewardkit.sandbox import Limits, Program, RunResult, Sandbox
 from rewardkit.sandbox.select import select_backend, unavailable_reason
 

@@ -179,3 +179,11 @@ def test_several_errors_all_reported_in_file_order(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read spec"):
         load_spec(tmp_path / "missing.yaml")
+
+
+def test_builtin_that_cannot_be_imported_blames_the_installation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rewardkit import registry
+
+    monkeypatch.setitem(registry.BUILTINS, "exact_match", "rewardkit.verifiers.not_there:ExactMatch")
+    with pytest.raises(registry.UnknownVerifier, match="is incomplete.*core.symlinks true"):
+        registry.resolve("exact_match")

@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rewardkit.verifiers.tool_call_match import ToolCallMatch, ToolCallMatchArgs
 
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers.tool_call_match import ToolCallMatch, ToolCallMatchArgs
 
 CATEGORIES = [
     "simple_python",

@@ -14,6 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from rewardkit.registry import resolve
+from rewardkit.verifier import Score, ScoringContext
 from rewardkit.verifiers.tool_call_match import (
     ToolCallMatch,
     ToolCallMatchArgs,
@@ -26,9 +29,6 @@ from rewardkit.verifiers.tool_call_parsing import (
     parse_python_calls,
     parse_reference,
 )
-
-from rewardkit.registry import resolve
-from rewardkit.verifier import Score, ScoringContext
 
 WEATHER = [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}]
 WEATHER_FN = [

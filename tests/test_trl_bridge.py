@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rewardkit.trainers.tiny_model import build_tiny_model
 
 from rewardkit.advantages import compute_advantages
 from rewardkit.integrations.trl import (
@@ -35,6 +34,7 @@ from rewardkit.integrations.trl import (
     trl_reward_functions,
 )
 from rewardkit.spec import load_spec, load_spec_text
+from rewardkit.trainers.tiny_model import build_tiny_model
 
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")

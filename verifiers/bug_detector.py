@@ -10,6 +10,7 @@ the same samples, the runs are shared through `ctx.cache` rather than repeated.
 
 from __future__ import annotations
 
+from rewardkit.verifier import Score, Verifier
 from rewardkit.verifiers.code_cases import TestCase
 from rewardkit.verifiers.code_runs import (
     CodeRunArgs,
@@ -18,8 +19,6 @@ from rewardkit.verifiers.code_runs import (
     ProgramVerifier,
     failure_text,
 )
-
-from rewardkit.verifier import Score, Verifier
 
 
 class BugDetectorArgs(CodeRunArgs):

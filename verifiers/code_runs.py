@@ -19,15 +19,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
+
 from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox, get_sandbox
+from rewardkit.verifier import Sample, Score, ScoringContext, VerifierArgs, field_value
 from rewardkit.verifiers.code_cases import TestCase, TestDataError, parse_tests
 from rewardkit.verifiers.code_extract import compile_problem, extract_program
 from rewardkit.verifiers.textutil import one_line, sample_text
-
-from rewardkit.verifier import Sample, Score, ScoringContext, VerifierArgs, field_value
 
 HARNESS_SOURCE = Path(__file__).with_name("_code_harness.py").read_text(encoding="utf-8")
 CACHE_PREFIX = "rewardkit.code_run"
@@ -406,7 +406,7 @@ class ProgramVerifier(SandboxUser):
     Subclasses give `_stop` (a test outcome that ends a sample early under
     `stop_at_first_failure`) and `_judge`."""
 
-    name: str
+    name: ClassVar[str]
 
     def required_fields(self) -> list[str]:
         fields = [self.args.tests] if isinstance(self.args.tests, str) else list(self.args.tests)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+
+from rewardkit.verifier import Score, Verifier
 from rewardkit.verifiers.code_cases import TestCase, compare_stdout, show_value, values_equal
 from rewardkit.verifiers.code_runs import (
     CodeRunArgs,
@@ -19,8 +21,6 @@ from rewardkit.verifiers.code_runs import (
     failure_text,
 )
 from rewardkit.verifiers.textutil import one_line
-
-from rewardkit.verifier import Score, Verifier
 
 
 class CodeTestsArgs(CodeRunArgs):

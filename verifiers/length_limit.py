@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
-from rewardkit.verifiers.textutil import one_line, sample_text
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs
+from rewardkit.verifiers.textutil import one_line, sample_text
 
 Unit = Literal["tokens", "words", "characters"]
 

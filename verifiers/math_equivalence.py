@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field, StrictStr
+
+from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
 from rewardkit.verifiers.math_extract import Extracted, extract_answer, gold_parse_input
 from rewardkit.verifiers.pool import Task, WorkerPool
 from rewardkit.verifiers.textutil import clip, one_line, sample_text
-
-from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
 
 WORKER_MODULE = "rewardkit.verifiers.math_worker"
 

@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+
+from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
 from rewardkit.verifiers.tool_call_parsing import (
     ParseError,
     RefCall,
@@ -65,8 +67,6 @@ from rewardkit.verifiers.tool_call_parsing import (
     parse_reference,
     show,
 )
-
-from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
 
 Normalizer = Callable[[str], str]
 
