@@ -13,10 +13,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
+from rewardkit.cli import main as cli_main  # noqa: E402
 from rewardkit.trainers import checkpoint, gdpo  # noqa: E402
 from rewardkit.trainers.tiny_model import build_tiny_model  # noqa: E402
-
-from rewardkit.cli import main as cli_main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "specs" / "demo.yaml")
