@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers._tool_calls.parsing import ToolCall, parse_functions, parse_reference
 from rewardkit.verifiers.tool_call_match import (
     NORMALIZERS,
     ToolCallMatch,
@@ -40,7 +41,6 @@ from rewardkit.verifiers.tool_call_match import (
     _Judge,
     compile_call,
 )
-from rewardkit.verifiers.tool_call_parsing import ToolCall, parse_functions, parse_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -231,7 +231,7 @@ def raw_math_verify(samples: Sequence[dict[str, Any]]) -> list[bool]:
     math-verify, so both do the same maths) and the whole completion, then verify."""
     from math_verify import parse, verify
 
-    from rewardkit.verifiers.math_extract import gold_parse_input
+    from rewardkit.verifiers._math.extract import gold_parse_input
 
     return [bool(verify(parse(gold_parse_input(s["answer"])), parse(s["completion"]))) for s in samples]
 
@@ -241,7 +241,7 @@ def raw_on_our_inputs(samples: Sequence[dict[str, Any]]) -> list[bool]:
     (extracted answer, delimited gold): the difference to ours is the cost of our machinery."""
     from math_verify import parse, verify
 
-    from rewardkit.verifiers.math_extract import extract_answer, gold_parse_input
+    from rewardkit.verifiers._math.extract import extract_answer, gold_parse_input
 
     out = []
     for s in samples:
@@ -299,7 +299,7 @@ def row(name: str, procs: object, n: int, t: Timing | float, base: Timing | None
 def bench_math(samples: list[dict[str, Any]], cores: int, pinned: bool) -> list[str]:
     """Ours vs raw math-verify. Speed is relative to raw parse+verify in the main process; the note
     gives our time over raw's (the issue's "overhead ratio") by wall, idle-estimate and CPU time."""
-    from rewardkit.verifiers.math_extract import extract_answer, gold_parse_input
+    from rewardkit.verifiers._math.extract import extract_answer, gold_parse_input
 
     n = len(samples)
     raw_math_verify(samples[:64])  # sympy's first-use costs are not part of the steady state

@@ -14,7 +14,7 @@ from rewardkit.registry import resolve
 from rewardkit.sandbox import Sandbox
 from rewardkit.spec import load_spec
 from rewardkit.verifier import Score, ScoringContext
-from rewardkit.verifiers import code_runs
+from rewardkit.verifiers._code import runs as code_runs
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_tests import CodeTests
 

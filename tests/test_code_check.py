@@ -20,7 +20,7 @@ from rewardkit.sandbox.select import select_backend
 from rewardkit.schema import verifier_docs
 from rewardkit.spec import load_spec
 from rewardkit.verifier import ScoringContext
-from rewardkit.verifiers import code_runs
+from rewardkit.verifiers._code import runs as code_runs
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_tests import CodeTests
 

@@ -20,14 +20,14 @@ from rk_sandboxes import Counting
 from rewardkit.registry import resolve
 from rewardkit.sandbox import Program, RunResult, Sandbox
 from rewardkit.verifier import Score, ScoringContext
-from rewardkit.verifiers.bug_detector import BugDetector
-from rewardkit.verifiers.code_cases import (
+from rewardkit.verifiers._code.cases import (
     TestDataError,
     compare_stdout,
     parse_tests,
     values_equal,
 )
-from rewardkit.verifiers.code_extract import compile_problem, extract_program, fenced_blocks
+from rewardkit.verifiers._code.extract import compile_problem, extract_program, fenced_blocks
+from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_tests import CodeTests
 
 # --- extraction ------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def test_value_comparison() -> None:
 # --- values between the judge and the program process ----------------------------------------
 
 def test_harness_values_cross_the_pipe_intact() -> None:
-    from rewardkit.verifiers import _code_harness as harness
+    from rewardkit.verifiers._code import harness
 
     values: list[Any] = [None, True, 0, -(10**30), 1.5, float("inf"), "é\n", b"\x00\xff", 1 + 2j, [1, (2, 3)],
                          (), {(1, "a"): {"x": [frozenset({1, 2})]}}, {3, 1, 2}, [[[]]]]
@@ -192,7 +192,7 @@ def _nested(depth: int) -> list[Any]:
 def test_harness_that_cannot_fork_reports_its_own_failure(tmp_path: Path) -> None:
     """Out of processes (the sandbox's limit, not the program's doing): the sample is unjudged,
     not a bug. Runs the harness itself with a fork that fails; the program is never loaded."""
-    from rewardkit.verifiers import code_runs
+    from rewardkit.verifiers._code import runs as code_runs
 
     case = parse_tests(["assert f() == 1"])[0]
     program, nonce = code_runs.to_program("def f():\n    return 1\n", case, code_runs.Limits())

@@ -17,8 +17,8 @@ import pytest
 from pydantic import ValidationError
 
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers._math.extract import boxed, extract_answer, last_boxed, last_number, last_tag
 from rewardkit.verifiers.math_equivalence import MathEquivalence
-from rewardkit.verifiers.math_extract import boxed, extract_answer, last_boxed, last_number, last_tag
 
 math_verify = pytest.importorskip("math_verify")
 
@@ -275,7 +275,7 @@ def test_worker_that_died_between_calls_is_replaced() -> None:
 def test_pool_survives_a_worker_that_speaks_garbage() -> None:
     """A worker whose stdout is not the JSON protocol (here `python -m this`, which prints a poem and
     exits) is dropped, retried a bounded number of times, then its tasks fail with the reason."""
-    from rewardkit.verifiers.pool import WorkerPool
+    from rewardkit.verifiers._worker_pool import WorkerPool
 
     pool = WorkerPool("this", 1, deadline_s=lambda task: 5.0,
                       on_kill=lambda task, why: {"i": task["i"], "failed": why})

@@ -17,17 +17,17 @@ from pydantic import ValidationError
 
 from rewardkit.registry import resolve
 from rewardkit.verifier import Score, ScoringContext
+from rewardkit.verifiers._tool_calls.parsing import (
+    ParseError,
+    parse_completion,
+    parse_python_calls,
+    parse_reference,
+)
 from rewardkit.verifiers.tool_call_match import (
     ToolCallMatch,
     ToolCallMatchArgs,
     _first_unmatchable,
     _max_weight_assignment,
-)
-from rewardkit.verifiers.tool_call_parsing import (
-    ParseError,
-    parse_completion,
-    parse_python_calls,
-    parse_reference,
 )
 
 WEATHER = [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}]

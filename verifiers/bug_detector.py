@@ -11,8 +11,8 @@ the same samples, the runs are shared through `ctx.cache` rather than repeated.
 from __future__ import annotations
 
 from rewardkit.verifier import Score, Verifier
-from rewardkit.verifiers.code_cases import TestCase
-from rewardkit.verifiers.code_runs import (
+from rewardkit.verifiers._code.cases import TestCase
+from rewardkit.verifiers._code.runs import (
     CodeRunArgs,
     Outcome,
     Plan,

@@ -12,15 +12,15 @@ from typing import Literal
 from pydantic import Field
 
 from rewardkit.verifier import Score, Verifier
-from rewardkit.verifiers.code_cases import TestCase, compare_stdout, show_value, values_equal
-from rewardkit.verifiers.code_runs import (
+from rewardkit.verifiers._code.cases import TestCase, compare_stdout, show_value, values_equal
+from rewardkit.verifiers._code.runs import (
     CodeRunArgs,
     Outcome,
     Plan,
     ProgramVerifier,
     failure_text,
 )
-from rewardkit.verifiers.textutil import one_line
+from rewardkit.verifiers._text import one_line
 
 
 class CodeTestsArgs(CodeRunArgs):

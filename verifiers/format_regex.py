@@ -20,7 +20,7 @@ import regex
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs
-from rewardkit.verifiers.textutil import clip, one_line, sample_text
+from rewardkit.verifiers._text import clip, one_line, sample_text
 
 Mode = Literal["search", "fullmatch"]
 FlagName = Literal["IGNORECASE", "MULTILINE", "DOTALL", "VERBOSE", "ASCII", "i", "m", "s", "x", "a"]

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs
-from rewardkit.verifiers.textutil import one_line, sample_text
+from rewardkit.verifiers._text import one_line, sample_text
 
 Unit = Literal["tokens", "words", "characters"]
 

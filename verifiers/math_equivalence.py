@@ -1,8 +1,8 @@
 """`math_equivalence`: is the completion's final answer mathematically equal to the gold answer?
 
-The answer is extracted here (linear-time string scanning, see `math_extract.py`); the verdict
+The answer is extracted here (linear-time string scanning, see `_math/extract.py`); the verdict
 comes from math-verify (`parse` + `verify`, with sympy under it), run in worker processes
-(`math_worker.py`, `pool.py`). That buys three things math-verify alone cannot give inside a
+(`_math/worker.py`, `_worker_pool.py`). That buys three things math-verify alone cannot give inside a
 trainer: a per-pair time limit that holds whatever thread calls us (math-verify's `signal.alarm`
 only works in the main thread), a hard kill for work stuck in C, and parallel scoring. The pool
 is started on first use, reused across calls, and stopped by `close()`.
@@ -21,11 +21,11 @@ from typing import Any, Literal
 from pydantic import Field, StrictStr
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
-from rewardkit.verifiers.math_extract import Extracted, extract_answer, gold_parse_input
-from rewardkit.verifiers.pool import Task, WorkerPool
-from rewardkit.verifiers.textutil import clip, one_line, sample_text
+from rewardkit.verifiers._math.extract import Extracted, extract_answer, gold_parse_input
+from rewardkit.verifiers._text import clip, one_line, sample_text
+from rewardkit.verifiers._worker_pool import Task, WorkerPool
 
-WORKER_MODULE = "rewardkit.verifiers.math_worker"
+WORKER_MODULE = "rewardkit.verifiers._math.worker"
 
 
 class MathEquivalenceArgs(VerifierArgs):

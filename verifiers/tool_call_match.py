@@ -1,7 +1,7 @@
 """`tool_call_match`: the tool calls in a completion against the reference calls.
 
 Calls are read from the completion in the formats policies emit (Hermes/Qwen `<tool_call>` JSON,
-OpenAI `tool_calls`, bare JSON, Python call syntax; see `tool_call_parsing`). References are a
+OpenAI `tool_calls`, bare JSON, Python call syntax; see `_tool_calls/parsing.py`). References are a
 list of `{name, arguments}` or BFCL's possible answers `[{func: {param: [allowed, ...]}}]`, where
 `""` among the allowed values means the parameter may be left out.
 
@@ -58,7 +58,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
-from rewardkit.verifiers.tool_call_parsing import (
+from rewardkit.verifiers._tool_calls.parsing import (
     ParseError,
     RefCall,
     ToolCall,

@@ -25,11 +25,11 @@ from pydantic import Field
 
 from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox, get_sandbox
 from rewardkit.verifier import Sample, Score, ScoringContext, VerifierArgs, field_value
-from rewardkit.verifiers.code_cases import TestCase, TestDataError, parse_tests
-from rewardkit.verifiers.code_extract import compile_problem, extract_program
-from rewardkit.verifiers.textutil import one_line, sample_text
+from rewardkit.verifiers._code.cases import TestCase, TestDataError, parse_tests
+from rewardkit.verifiers._code.extract import compile_problem, extract_program
+from rewardkit.verifiers._text import one_line, sample_text
 
-HARNESS_SOURCE = Path(__file__).with_name("_code_harness.py").read_text(encoding="utf-8")
+HARNESS_SOURCE = Path(__file__).with_name("harness.py").read_text(encoding="utf-8")
 CACHE_PREFIX = "rewardkit.code_run"
 
 

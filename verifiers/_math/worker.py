@@ -1,11 +1,11 @@
-"""The math-verify judge, and the worker process that runs it (`python -m rewardkit.verifiers.math_worker`).
+"""The math-verify judge, and the worker process that runs it (`python -m rewardkit.verifiers._math.worker`).
 
 math-verify's own timeout uses `signal.alarm`, which only works in the main thread and has
 one-second resolution. Each worker is a separate process whose main thread does nothing but
 judge, so here a per-pair `setitimer` alarm (sub-second) always works, whatever thread the
 trainer scores from. The alarm raises a BaseException so that math-verify's `except Exception`
 blocks cannot swallow it. Code stuck inside C (where Python signal handlers cannot run) is
-caught by the parent, which kills the worker at a hard deadline (see `pool.py`).
+caught by the parent, which kills the worker at a hard deadline (see `_worker_pool.py`).
 
 Protocol: one JSON line per message. The worker prints `{"ready": true}` once imports are done,
 then reads lines holding a list of tasks `{"i", "g": [gold inputs], "p": answer input, "t": s}`

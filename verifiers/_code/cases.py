@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rewardkit.verifiers.textutil import clip
+from rewardkit.verifiers._text import clip
 
 Kind = Literal["stdio", "assert", "call"]
 
