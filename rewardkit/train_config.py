@@ -63,6 +63,12 @@ class TrainConfig(BaseModel):
         description="Rollout engine: vllm when it is installed and a GPU is present (auto), "
         "or transformers `generate` (always available).",
     )
+    sampler: Literal["auto", "loop", "static", "generate"] = Field(
+        "auto",
+        description="How the transformers engine samples: loop (a cached decoding loop), static (a static KV "
+        "cache, its decode step compiled on a GPU), generate (transformers `generate`); auto: loop on CPU, "
+        "generate on a GPU (the measured choices).",
+    )
     vllm_gpu_memory_utilization: float = Field(
         0.3, gt=0, le=1, description="Share of GPU memory the colocated vLLM engine may take."
     )

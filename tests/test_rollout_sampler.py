@@ -1,4 +1,5 @@
-"""The trainer's own sampling loop (`rollout.sample_loop`) samples what the settings ask for.
+"""The trainer's own decode loops (`rollout.sample_loop`, `static_decode.StaticDecoder`) sample what
+the settings ask for.
 
 Checked on the real tiny Llama against an uncached, step-by-step reference computed here with full
 forwards: greedy is the argmax continuation, top-k/top-p keep every token inside the cut, the
@@ -8,6 +9,7 @@ the samples. Greedy output also agrees token for token with `transformers` `gene
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from rewardkit.trainers.rollout import SamplingSettings, TransformersEngine, sample_loop  # noqa: E402
+from rewardkit.trainers.static_decode import StaticDecoder  # noqa: E402
 from rewardkit.trainers.tiny_model import build_tiny_model  # noqa: E402
 
 PAD, EOS = 0, 3
@@ -53,66 +56,80 @@ def _greedy_reference(model: Any, prompt: list[int], steps: int, eos: set[int]) 
     return out
 
 
-def _sample(model: Any, prompts: list[list[int]], n: int, seed: int, eos: set[int] | None = None,
+Sampler = Callable[..., list[list[int]]]
+
+
+@pytest.fixture(params=["loop", "static"])
+def sample(request: pytest.FixtureRequest) -> Sampler:
+    """Both decode loops answer every test: the growing-cache loop and the static-cache one
+    (run eagerly here; on a GPU its decode step is compiled)."""
+
+    def run(model: Any, prompts: list[list[int]], n: int, seed: int, eos: set[int] | None = None,
             **settings: Any) -> list[list[int]]:
-    sampling = SamplingSettings(**{"max_new_tokens": 8, **settings})
-    return sample_loop(model, prompts, n, sampling, seed, {EOS} if eos is None else eos, PAD)
+        sampling = SamplingSettings(**{"max_new_tokens": 8, **settings})
+        eos_ids = {EOS} if eos is None else eos
+        if request.param == "static":
+            return StaticDecoder(model, compile_step=False).generate(prompts, n, sampling, seed, eos_ids, PAD)
+        return sample_loop(model, prompts, n, sampling, seed, eos_ids, PAD)
+
+    return run
 
 
-def test_greedy_is_the_stepwise_argmax(model: Any, prompts: list[list[int]]) -> None:
+def test_greedy_is_the_stepwise_argmax(sample: Sampler, model: Any, prompts: list[list[int]]) -> None:
     """Greedy, top-k 1 and a tiny temperature all give the argmax continuation of every prompt."""
     no_stop = {99}  # not in the vocabulary: every row runs to max_new_tokens
     expected = [_greedy_reference(model, p, 8, no_stop) for p in prompts for _ in range(2)]
-    assert _sample(model, prompts, 2, seed=0, eos=no_stop, greedy=True) == expected
-    assert _sample(model, prompts, 2, seed=1, eos=no_stop, top_k=1) == expected
-    assert _sample(model, prompts, 2, seed=2, eos=no_stop, temperature=1e-6) == expected
+    assert sample(model, prompts, 2, seed=0, eos=no_stop, greedy=True) == expected
+    assert sample(model, prompts, 2, seed=1, eos=no_stop, top_k=1) == expected
+    assert sample(model, prompts, 2, seed=2, eos=no_stop, temperature=1e-6) == expected
 
 
-def test_greedy_matches_transformers_generate(model: Any, prompts: list[list[int]]) -> None:
+@pytest.mark.parametrize("sampler", ["loop", "static"])
+def test_greedy_matches_transformers_generate(model: Any, prompts: list[list[int]], sampler: str) -> None:
     sampling = SamplingSettings(max_new_tokens=12, greedy=True)
-    loop = TransformersEngine(model, {EOS}, PAD).generate(prompts, 3, sampling, seed=0)
+    loop = TransformersEngine(model, {EOS}, PAD, sampler=sampler).generate(prompts, 3, sampling, seed=0)
     ref = TransformersEngine(model, {EOS}, PAD, sampler="generate").generate(prompts, 3, sampling, seed=0)
     assert loop == ref
 
 
-def test_end_token_ends_its_row_only(model: Any, prompts: list[list[int]]) -> None:
+def test_end_token_ends_its_row_only(sample: Sampler, model: Any, prompts: list[list[int]]) -> None:
     """Declaring a token that greedy decoding emits mid-way an end token cuts exactly there (token
     kept, nothing after), while rows that never emit it, decoded in the same shrinking batch, are
     unchanged."""
     no_stop = {99}
-    full = _sample(model, prompts, 1, seed=0, eos=no_stop, greedy=True, max_new_tokens=10)
+    full = sample(model, prompts, 1, seed=0, eos=no_stop, greedy=True, max_new_tokens=10)
     stop = full[0][3]  # a token prompt 0 emits at step 4
-    cut = _sample(model, prompts, 1, seed=0, eos={stop}, greedy=True, max_new_tokens=10)
+    cut = sample(model, prompts, 1, seed=0, eos={stop}, greedy=True, max_new_tokens=10)
     for before, after in zip(full, cut, strict=True):
         expected = before[: before.index(stop) + 1] if stop in before else before
         assert after == expected
     assert len(cut[0]) <= 4 and any(stop not in row for row in full)  # both kinds of rows occur
 
 
-def test_sampled_rows_stop_at_the_end_token_and_fit_the_budget(model: Any, prompts: list[list[int]]) -> None:
+def test_sampled_rows_stop_at_the_end_token_and_fit_the_budget(sample: Sampler, model: Any, prompts: list[list[int]]) -> None:
     # A token the random policy samples often, as the end token: many rows stop early.
     eos = {int(_next_logits(model, prompts[0]).argmax())}
-    rows = _sample(model, prompts, 16, seed=3, eos=eos, max_new_tokens=6)
+    rows = sample(model, prompts, 16, seed=3, eos=eos, max_new_tokens=6)
     assert len(rows) == 64
     assert all(tok not in eos for r in rows for tok in r[:-1])  # an end token is always the last one
     assert all(r[-1] in eos if len(r) < 6 else len(r) == 6 for r in rows)  # cut at the end token or full
     assert 0 < sum(r[-1] in eos for r in rows) < 64  # some stopped, some ran to the budget
 
 
-def test_same_seed_same_samples(model: Any, prompts: list[list[int]]) -> None:
+def test_same_seed_same_samples(sample: Sampler, model: Any, prompts: list[list[int]]) -> None:
     settings = {"temperature": 0.9, "top_p": 0.95, "top_k": 20}
-    a = _sample(model, prompts, 8, seed=11, **settings)
-    assert a == _sample(model, prompts, 8, seed=11, **settings)
-    assert a != _sample(model, prompts, 8, seed=12, **settings)
+    a = sample(model, prompts, 8, seed=11, **settings)
+    assert a == sample(model, prompts, 8, seed=11, **settings)
+    assert a != sample(model, prompts, 8, seed=12, **settings)
 
 
-def test_global_rng_is_left_alone(model: Any, prompts: list[list[int]]) -> None:
+def test_global_rng_is_left_alone(sample: Sampler, model: Any, prompts: list[list[int]]) -> None:
     """Sampling uses its own generator: the rest of a training step's randomness does not depend
     on how many tokens were drawn."""
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
-    _sample(model, prompts, 4, seed=0)
+    sample(model, prompts, 4, seed=0)
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -121,17 +138,17 @@ def _ranked_prefixes(prompts: list[list[int]], rows: list[list[int]], n: int) ->
     return [(prompts[i // n] + row[:t], tok) for i, row in enumerate(rows) for t, tok in enumerate(row)]
 
 
-def test_top_k_samples_only_the_k_most_likely(model: Any, prompts: list[list[int]]) -> None:
+def test_top_k_samples_only_the_k_most_likely(sample: Sampler, model: Any, prompts: list[list[int]]) -> None:
     k = 3
-    rows = _sample(model, prompts, 4, seed=4, top_k=k, temperature=2.0)  # hot: the tail would show
+    rows = sample(model, prompts, 4, seed=4, top_k=k, temperature=2.0)  # hot: the tail would show
     for context, tok in _ranked_prefixes(prompts, rows, 4):
         logits = _next_logits(model, context)
         assert int((logits > logits[tok]).sum()) < k
 
 
-def test_top_p_samples_only_inside_the_nucleus(model: Any, prompts: list[list[int]]) -> None:
+def test_top_p_samples_only_inside_the_nucleus(sample: Sampler, model: Any, prompts: list[list[int]]) -> None:
     top_p, temperature = 0.5, 1.5
-    rows = _sample(model, prompts, 4, seed=5, top_p=top_p, temperature=temperature)
+    rows = sample(model, prompts, 4, seed=5, top_p=top_p, temperature=temperature)
     for context, tok in _ranked_prefixes(prompts, rows, 4):
         probs = torch.softmax(_next_logits(model, context) / temperature, -1)
         mass_above = float(probs[probs > probs[tok]].sum())
@@ -139,10 +156,10 @@ def test_top_p_samples_only_inside_the_nucleus(model: Any, prompts: list[list[in
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_first_token_frequencies_follow_the_tempered_softmax(model: Any, prompts: list[list[int]],
+def test_first_token_frequencies_follow_the_tempered_softmax(sample: Sampler, model: Any, prompts: list[list[int]],
                                                              temperature: float) -> None:
     n = 4000
-    rows = _sample(model, prompts[:1], n, seed=6, eos={99}, temperature=temperature, max_new_tokens=1)
+    rows = sample(model, prompts[:1], n, seed=6, eos={99}, temperature=temperature, max_new_tokens=1)
     assert all(len(r) == 1 for r in rows)  # a sampled <pad> is a token like any other: kept
     counts = torch.bincount(torch.tensor([r[0] for r in rows]), minlength=model.config.vocab_size).double()
     probs = torch.softmax(_next_logits(model, prompts[0]).double() / temperature, -1)
@@ -150,13 +167,13 @@ def test_first_token_frequencies_follow_the_tempered_softmax(model: Any, prompts
     assert torch.all((counts / n - probs).abs() <= 4 * (probs * (1 - probs) / n).sqrt() + 1e-3)
 
 
-def test_prompts_of_one_length_sample_without_a_mask(model: Any) -> None:
+def test_prompts_of_one_length_sample_without_a_mask(sample: Sampler, model: Any) -> None:
     """No padding: the loop passes no attention mask; the continuation is still the argmax one."""
     g = torch.Generator().manual_seed(1)
     same = [torch.randint(7, 29, (6,), generator=g).tolist() for _ in range(3)]
     no_stop = {99}
     expected = [_greedy_reference(model, p, 8, no_stop) for p in same for _ in range(2)]
-    assert _sample(model, same, 2, seed=0, eos=no_stop, greedy=True) == expected
+    assert sample(model, same, 2, seed=0, eos=no_stop, greedy=True) == expected
 
 
 def test_sampling_in_inference_mode_leaves_a_dynamic_rope_model_trainable() -> None:
@@ -179,3 +196,16 @@ def test_sampling_in_inference_mode_leaves_a_dynamic_rope_model_trainable() -> N
         optimizer.step()
         optimizer.zero_grad()
     assert all(torch.isfinite(p).all() for p in policy.parameters())
+
+
+def test_static_decoder_reuses_its_cache_and_repeats_itself(model: Any, prompts: list[list[int]]) -> None:
+    """A second call of the same shape runs on the first call's cache (what keeps a captured GPU
+    graph valid), emptied first: same seed, same samples; another shape gets its own cache."""
+    decoder = StaticDecoder(model, compile_step=False)
+    sampling = SamplingSettings(max_new_tokens=8, temperature=0.9)
+    first = decoder.generate(prompts, 4, sampling, 7, {EOS}, PAD)
+    cache = decoder._caches[next(iter(decoder._caches))]
+    assert decoder.generate(prompts, 4, sampling, 7, {EOS}, PAD) == first
+    assert list(decoder._caches.values()) == [cache]
+    decoder.generate(prompts[:2], 4, sampling, 7, {EOS}, PAD)
+    assert len(decoder._caches) == 2

@@ -324,7 +324,7 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
                             max_model_len=(cfg.max_prompt_tokens or 1024) + cfg.max_new_tokens,
                             seed=cfg.seed, eos_ids=eos_ids)
     else:
-        engine = TransformersEngine(model, eos_ids, tokenizer.pad_token_id)
+        engine = TransformersEngine(model, eos_ids, tokenizer.pad_token_id, sampler=cfg.sampler)
     run = Run(spec=spec, cfg=cfg, adv=adv, model=model, tokenizer=tokenizer, ref_model=ref_model,
               optimizer=optimizer, scheduler=scheduler, engine=engine, backend=backend, device=device,
               rows=rows, eval_rows=eval_rows, output_dir=output_dir, model_path=base,

@@ -181,18 +181,22 @@ def sample_loop(model: Any, prompts: Sequence[list[int]], n: int, sampling: Samp
 class TransformersEngine:
     """Sampling from the policy in this process, batched over all prompts x group members.
 
-    `sampler="loop"` is `sample_loop`; `"generate"` calls `model.generate` (the reference the loop
-    is tested against: greedy outputs agree token for token). `"auto"` (the default) takes the loop
-    on CPU, where it is 35-40% faster than `generate`, and `generate` on a GPU, where the loop's
-    per-token Python work made a 0.5B model's rollouts 1.7x slower on an H100 (bench/RESULTS.md).
+    `sampler="loop"` is `sample_loop`; `"static"` is `static_decode.StaticDecoder` (fixed shapes, its
+    decode step compiled into CUDA graphs on a GPU); `"generate"` calls `model.generate` (the
+    reference both loops are tested against: greedy outputs agree token for token). `"auto"` (the
+    default) takes the loop on CPU, where it is 35-40% faster than `generate`, and `generate` on a
+    GPU, where the loop's per-token Python work made a 0.5B model's rollouts 1.7x slower on an H100
+    (bench/RESULTS.md). `"static"` is not yet measured on a GPU (bench/gpu_rollout.py measures it),
+    so `auto` does not pick it.
     """
 
     def __init__(self, model: torch.nn.Module, eos_ids: set[int], pad_id: int,
-                 sampler: Literal["auto", "loop", "generate"] = "auto") -> None:
+                 sampler: Literal["auto", "loop", "static", "generate"] = "auto") -> None:
         self.model: Any = model  # a transformers model: `generate` is not on nn.Module
         self.eos_ids = eos_ids
         self.pad_id = pad_id
         self.sampler = sampler
+        self._static: Any = None  # the StaticDecoder, made on first use: it keeps compiled steps
 
     def sync(self, model: torch.nn.Module) -> None:
         self.model = model  # same object: sampling already sees the new weights
@@ -209,6 +213,12 @@ class TransformersEngine:
                 sampler = "loop" if on_cpu else "generate"
             if sampler == "generate":
                 return self._hf_generate(prompts, n, sampling, seed)
+            if sampler == "static":
+                if self._static is None:
+                    from .static_decode import StaticDecoder
+
+                    self._static = StaticDecoder(self.model)
+                return list(self._static.generate(prompts, n, sampling, seed, self.eos_ids, self.pad_id))
             return sample_loop(self.model, prompts, n, sampling, seed, self.eos_ids, self.pad_id)
         finally:
             self.model.train(was_training)
