@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,11 @@ class BadLine:
     error: str
 
 
+class GroupFieldError(ValueError):
+    """`--group-by FIELD` names a field no sample has: every sample would be a group of its own
+    (all advantages 0), which is never what was meant."""
+
+
 @dataclass
 class CheckReport:
     spec: Spec
@@ -46,8 +52,18 @@ class CheckReport:
         values = self.advantages[method]
         return len({round(float(v), 6) for v in values if not math.isnan(v)})
 
+    def error_reasons(self) -> dict[str, Counter[str]]:
+        """Per reward that errored on some samples: each error reason and how often it occurred."""
+        out: dict[str, Counter[str]] = {}
+        for j, name in enumerate(self.table.reward_names):
+            reasons = Counter(str(row[j].error) for row in self.table.cells if row[j].error is not None)
+            if reasons:
+                out[name] = reasons
+        return out
+
     def to_json(self) -> dict[str, Any]:
         records = self.table.to_records()
+        reasons = self.error_reasons()
         return {
             "spec": self.spec.config.name,
             "rewards": self.table.reward_names,
@@ -61,7 +77,8 @@ class CheckReport:
             "summary": {
                 "rewards": [
                     {"name": s.name, "mean": _json_float(s.mean), "pass_rate": _json_float(s.pass_rate),
-                     "errors": s.errors, "gated": s.gated, "count": s.count}
+                     "errors": s.errors, "gated": s.gated, "count": s.count,
+                     "error_reasons": dict(reasons.get(s.name, Counter()).most_common())}
                     for s in self.table.summary()
                 ],
                 "distinct_advantages": {m: self.distinct(m) for m in METHODS},
@@ -122,6 +139,10 @@ def group_advantages(values: np.ndarray, groups: list[str], weights: list[float]
 def run_check(spec: Spec, lines: Iterable[str], group_by: str = "prompt",
               ctx: ScoringContext | None = None) -> CheckReport:
     rows, bad = read_samples(lines, group_by)
+    if rows and not any(group_by in row.sample for row in rows):
+        present = sorted({key for row in rows for key in row.sample})
+        raise GroupFieldError(f"--group-by {group_by!r}: no sample has that field, so every sample would be a "
+                              f"group of its own (all advantages 0); fields present: {', '.join(present)}")
     table = spec.score([row.sample for row in rows], ctx)
     adv = spec.config.advantage
     groups = [row.group for row in rows]

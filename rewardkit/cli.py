@@ -1,6 +1,8 @@
 """The `rewardkit` command: validate, check, schema, verifiers, train, export.
 
-Exit codes: 0 ok, 1 invalid input (a spec or samples with problems), 2 usage."""
+Exit codes: 0 ok, 1 invalid input (a spec or samples with problems; a training run stopped by a
+failing reward), 2 usage, 3 `check` scored every line but some cells errored (the summary on stderr
+says which rewards and why)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rewardkit.errors import SpecError
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CELL_ERRORS = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,15 +32,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SpecError as exc:
-        _err().print(str(exc), markup=False, highlight=False)
+        _say(str(exc))
         return EXIT_INVALID
     except FileNotFoundError as exc:
-        _err().print(f"error: {exc}", markup=False, highlight=False)
+        _say(f"error: {exc}")
         return EXIT_INVALID
 
 
 def _err() -> Console:
     return Console(stderr=True, soft_wrap=True)
+
+
+def _say(text: str) -> None:
+    """A message to stderr, printed literally: it may quote a path, a value or model output."""
+    _err().print(text, markup=False, highlight=False)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,7 +108,7 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             spec = load_spec(path)
         except SpecError as exc:
-            _err().print(str(exc), markup=False, highlight=False)
+            _say(str(exc))
             status = EXIT_INVALID
             continue
         print(f"{path}: ok ({len(spec.rewards)} rewards: {', '.join(spec.reward_names)}; "
@@ -110,7 +118,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from rewardkit.check import run_check
+    from rewardkit.check import GroupFieldError, run_check
     from rewardkit.spec import load_spec
     from rewardkit.verifier import ScoringContext
 
@@ -127,6 +135,9 @@ def _check(args: argparse.Namespace) -> int:
     try:
         with open(args.samples, encoding="utf-8", errors="replace") as handle:
             report = run_check(spec, handle, group_by=args.group_by, ctx=ctx)
+    except GroupFieldError as exc:
+        _say(f"error: {exc}")
+        return EXIT_USAGE
     finally:
         spec.close()
     if args.json or not sys.stdout.isatty():
@@ -134,8 +145,14 @@ def _check(args: argparse.Namespace) -> int:
     else:
         _render_check(report, Console())
     for bad in report.bad_lines:
-        _err().print(f"{args.samples}:{bad.line}: {bad.error}", markup=False, highlight=False)
-    return EXIT_INVALID if report.bad_lines else EXIT_OK
+        _say(f"{args.samples}:{bad.line}: {bad.error}")
+    errored = report.error_reasons()
+    for name, reasons in errored.items():
+        top = "; ".join(f"{n}x {reason}" for reason, n in reasons.most_common(3))
+        _say(f"error: reward {name!r} errored on {sum(reasons.values())} of {len(report.rows)} samples: {top}")
+    if report.bad_lines:
+        return EXIT_INVALID
+    return EXIT_CELL_ERRORS if errored else EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -164,11 +181,13 @@ def _render_check(report: Any, console: Console) -> None:
 
     table = report.table
     method = report.spec.config.advantage.method
-    scores = Table(title=f"{report.spec.config.name}: {len(report.rows)} samples", show_lines=False)
+    # Every piece of text goes in as rich `Text`, never as markup: reasons quote model output, and a
+    # completion holding `[red]` or `:x:` must print as written.
+    scores = Table(title=Text(f"{report.spec.config.name}: {len(report.rows)} samples"), show_lines=False)
     scores.add_column("line", justify="right")
     scores.add_column("group")
     for name, weight in zip(table.reward_names, report.spec.weights, strict=True):
-        scores.add_column(f"{name} (w={weight:g})")
+        scores.add_column(Text(f"{name} (w={weight:g})"))
     for m in METHODS:
         scores.add_column(f"{m.upper()} adv" + (" *" if m == method else ""), justify="right")
     groups_seen: dict[str, int] = {}
@@ -176,8 +195,8 @@ def _render_check(report: Any, console: Console) -> None:
         group_label = groups_seen.setdefault(row.group, len(groups_seen) + 1)
         cells = []
         for cell in table.cells[i]:
-            mark = "[dim]gated[/dim] " if cell.gated else ("[red]error[/red] " if cell.error else "")
-            cells.append(f"{mark}[bold]{_fmt(cell.value)}[/bold] [dim]{_escape(cell.reason)}[/dim]")
+            mark = ("gated ", "dim") if cell.gated else (("error ", "red") if cell.error else ("", ""))
+            cells.append(Text.assemble(mark, (_fmt(cell.value), "bold"), " ", (_clip(cell.reason), "dim")))
         advs = [_fmt(report.advantages[m][i]) for m in METHODS]
         scores.add_row(str(row.line), f"g{group_label}", *cells, *advs,
                        end_section=_last_of_group(report.rows, i))
@@ -186,20 +205,19 @@ def _render_check(report: Any, console: Console) -> None:
     for col in ("reward", "mean", "pass rate", "errors", "gated"):
         summary.add_column(col)
     for s in table.summary():
-        summary.add_row(s.name, _fmt(s.mean), _fmt(s.pass_rate), str(s.errors), f"{s.gated}/{s.count}")
+        summary.add_row(Text(s.name), _fmt(s.mean), _fmt(s.pass_rate), str(s.errors), f"{s.gated}/{s.count}")
     console.print(summary)
     distinct = ", ".join(f"{m.upper()} {report.distinct(m)}" for m in METHODS)
     console.print(f"distinct advantage values: {distinct}; groups: {len(groups_seen)}"
-                  + (f"; malformed lines: {len(report.bad_lines)}" if report.bad_lines else ""))
+                  + (f"; malformed lines: {len(report.bad_lines)}" if report.bad_lines else ""), markup=False)
 
 
 def _last_of_group(rows: list[Any], i: int) -> bool:
     return i + 1 == len(rows) or rows[i + 1].group != rows[i].group
 
 
-def _escape(text: str) -> str:
-    text = text if len(text) <= 80 else text[:77] + "..."
-    return text.replace("[", "\\[")
+def _clip(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -220,16 +238,17 @@ def _verifiers(args: argparse.Namespace) -> int:
     if args.json or not sys.stdout.isatty():
         print(json.dumps(docs, indent=2))
         return EXIT_OK
-    console = Console()
-    for name, info in docs.items():
-        console.print(f"[bold]{name}[/bold]  [dim]{info['path']}[/dim]")
+    console = Console(highlight=False)
+    for name, info in docs.items():  # plugin docs are printed as written, never as markup
+        console.print(Text.assemble((name, "bold"), "  ", (info["path"], "dim")))
         if info.get("error"):
-            console.print(f"  [red]unavailable:[/red] {info['error']}")
+            console.print(Text.assemble("  ", ("unavailable:", "red"), f" {info['error']}"))
             continue
-        console.print(f"  {info['doc']}")
+        console.print(Text(f"  {info['doc']}"))
         for arg in info["args"]:
             default = "" if arg["required"] else f" = {arg['default']!r}"
-            console.print(f"    [cyan]{arg['name']}[/cyan]: {arg['type']}{default}  [dim]{arg['description']}[/dim]")
+            console.print(Text.assemble("    ", (arg["name"], "cyan"), f": {arg['type']}{default}  ",
+                                        (arg["description"], "dim")))
     return EXIT_OK
 
 
@@ -238,19 +257,20 @@ def _train(args: argparse.Namespace) -> int:
     for item in args.overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            _err().print(f"--set expects KEY=VALUE, got {item!r}")
+            _say(f"--set expects KEY=VALUE, got {item!r}")
             return EXIT_USAGE
         overrides[key] = _parse_value(value)
     try:
         from rewardkit.trainers.data import TrainSetupError
+        from rewardkit.trainers.error_guard import RewardErrorsExceeded
         from rewardkit.trainers.gdpo import train
     except ImportError as exc:
-        _err().print(f"training needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
+        _say(f"training needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
         return EXIT_INVALID
     try:
         train(args.spec, resume=args.resume, overrides=overrides)
-    except TrainSetupError as exc:
-        _err().print(f"error: {exc}", markup=False, highlight=False)
+    except (TrainSetupError, RewardErrorsExceeded) as exc:
+        _say(f"error: {exc}")
         return EXIT_INVALID
     return EXIT_OK
 

@@ -160,6 +160,13 @@ class TrainConfig(BaseModel):
         "WANDB_MODE=offline to log without a network). `--resume` continues the same W&B run.",
     )
     progress: bool = Field(True, description="Show a progress bar (rich) on a terminal.")
+    max_error_share: float = Field(
+        0.5, ge=0, le=1,
+        description="Stop the run (exit 1) when a reward errors on more than this share of the samples it "
+        "judged over the last `error_window` steps, naming the reward and its most common reasons "
+        "(1 = never stop).",
+    )
+    error_window: int = Field(10, ge=1, description="Steps over which `max_error_share` is measured (step 1 counts alone).")
     score_workers: int | None = Field(None, ge=1, description="Threads for verifiers that parallelize (None = their default).")
     cpu_threads: int | None = Field(
         None,

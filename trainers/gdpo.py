@@ -49,6 +49,7 @@ from .data import (
     render_prompt,
     resolve_path,
 )
+from .error_guard import ErrorGuard
 from .rollout import (
     Engine,
     SamplingSettings,
@@ -56,10 +57,11 @@ from .rollout import (
     VLLMEngine,
     choose_backend,
 )
+from .signal_watch import SignalWatch
 
 # Settings that may change between a run and its resume without breaking exactness.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "eval_every", "output_dir", "progress",
-                     "tensorboard", "score_workers"}
+                     "tensorboard", "score_workers", "max_error_share", "error_window"}
 
 
 @dataclass
@@ -517,8 +519,15 @@ def _advantage_metrics(adv: np.ndarray) -> dict[str, float]:
     }
 
 
-def train_step(run: Run) -> dict[str, float]:
-    """Advance the run by one step; returns that step's metrics (also what gets logged)."""
+def _console(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def train_step(run: Run, guard: ErrorGuard | None = None) -> dict[str, float]:
+    """Advance the run by one step; returns that step's metrics (also what gets logged).
+
+    `guard` sees the scores before the update: a reward that fails too often stops the run
+    (`RewardErrorsExceeded`) before it trains on them."""
     cfg = run.cfg
     step = run.step + 1
     torch.manual_seed(_step_seed(cfg.seed, step))  # anything random outside generation (e.g. dropout)
@@ -529,6 +538,8 @@ def train_step(run: Run) -> dict[str, float]:
     t1 = time.perf_counter()
     table = score(run, rollouts)
     t2 = time.perf_counter()
+    if guard is not None:
+        guard.observe(step, table)
     adv = advantages(run, table, cfg.group_size)
     lr = float(run.scheduler.get_last_lr()[0])
     stats = update(run, rollouts, adv)
@@ -601,11 +612,14 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     log = runlog.MetricsLog(run.output_dir, run.step, cfg.tensorboard, cfg.wandb_project, settings)
     (run.output_dir / "config.json").write_text(json.dumps(settings, indent=2))
     names = run.spec.reward_names
+    guard = ErrorGuard(names, cfg.error_window, cfg.max_error_share, _console)
+    watch = SignalWatch(names, _console)
     saved_at = -1
     try:
         with runlog.graceful_interrupt(run), runlog.progress(cfg.progress, cfg.steps, run.step) as report:
             while run.step < cfg.steps and not run.stop_requested:
-                metrics = train_step(run)
+                metrics = train_step(run, guard)
+                watch.observe(run.step, metrics)
                 if cfg.eval_every and run.eval_rows and (run.step % cfg.eval_every == 0 or run.step == cfg.steps):
                     t = time.perf_counter()
                     metrics.update(evaluate(run))

@@ -146,8 +146,9 @@ class LengthLimit(Verifier):
         if todo:
             tokenizer = ctx.tokenizer if ctx.tokenizer is not None else self._local_tokenizer()
             if tokenizer is None:
-                raise ValueError("unit tokens needs a tokenizer: none from the trainer (ctx.tokenizer) and no "
-                                 "`tokenizer:` path in the spec args; set one or use unit: words/characters")
+                raise ValueError("unit tokens needs a tokenizer: pass `rewardkit check --tokenizer PATH` (a "
+                                 "tokenizer.json or a folder with one), set `tokenizer:` in the reward's args, or "
+                                 "use unit: words/characters (the trainer passes the policy's tokenizer)")
             try:
                 counts: list[int | None] = list(count_tokens(tokenizer, [texts[i] for i in todo]))
             except Exception:  # noqa: BLE001 - find the culprit one text at a time
