@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok, 1 invalid input (a spec or samples with problems; a training run stopped by a
 failing reward), 2 usage, 3 `check` scored every line but some cells errored (the summary on stderr
-says which rewards and why)."""
+says which rewards and why), 130 Ctrl-C (`train` saves a checkpoint first; a second Ctrl-C stops at once)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from rich.text import Text
 from rewardkit.errors import SpecError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CELL_ERRORS = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         _say(f"error: {exc}")
         return EXIT_INVALID
+    except KeyboardInterrupt as exc:  # a graceful stop has said where it saved; a hard one says so here
+        if type(exc) is KeyboardInterrupt:
+            _say("interrupted")
+        return EXIT_INTERRUPTED
 
 
 def _err() -> Console:

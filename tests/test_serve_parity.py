@@ -43,7 +43,9 @@ def _samples(name: str | None, tmp_path: Path) -> Path:
 def _check_json(spec: Path, samples: Path) -> dict[str, Any]:
     out = subprocess.run([str(Path(sys.executable).parent / "rewardkit"), "check", str(spec), str(samples), "--json"],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert out.returncode == 0, out.stderr
+    # 3: some cells errored (the math and demo specs count tokens and get no tokenizer here; the
+    # server reports the same errors, which is part of what is compared)
+    assert out.returncode in (0, 3), out.stderr
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 

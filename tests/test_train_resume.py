@@ -78,33 +78,84 @@ def test_resume_drops_log_lines_after_the_checkpoint(tiny: str, tmp_path: Path) 
     assert [_without_times(m) for m in after] == [_without_times(m) for m in before]
 
 
-def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(tiny: str, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    code = ("import sys; from rewardkit.trainers.gdpo import train; "
-            f"train({DEMO!r}, overrides={{'model': {tiny!r}, 'output_dir': {str(out)!r}, 'steps': 100000, "
-            "'checkpoint_every': 0, 'eval_every': 0})")
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rewardkit.cli", "train", DEMO, *args]
+
+
+def _start(tiny: str, out: Path) -> subprocess.Popen[str]:
+    """`rewardkit train` in its own process group, as a terminal runs it (Ctrl-C signals the group)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(_cli("--set", f"model={tiny}", "--set", f"output_dir={out}", "--set", "steps=100000",
+                                 "--set", "checkpoint_every=0", "--set", "eval_every=0", "--set", "progress=false"),
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+
+
+def _wait_for_steps(proc: subprocess.Popen[str], log: Path, steps: int) -> None:
+    deadline = time.monotonic() + 300
+    while not (log.exists() and len(log.read_text().splitlines()) >= steps):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+
+
+def test_ctrl_c_saves_a_checkpoint_exits_130_and_resume_keeps_the_settings(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _start(tiny, out)
     try:
-        deadline = time.monotonic() + 120
-        log = out / "metrics.jsonl"
-        while not (log.exists() and len(log.read_text().splitlines()) >= 3):
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "training did not start"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        _wait_for_steps(proc, out / "metrics.jsonl", 3)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, err
-    steps_logged = len(log.read_text().splitlines())
+    assert proc.returncode == 130, err
+    steps_logged = len((out / "metrics.jsonl").read_text().splitlines())
     saved = checkpoint.find(out)
     assert saved.name == f"step-{steps_logged:06d}"
-    assert f"resume with --resume {saved}" in err
+    assert f"resume with: rewardkit train {DEMO} --resume {saved}" in err and "Traceback" not in err
 
-    gdpo.train(DEMO, resume=str(out), overrides={"model": tiny, "steps": steps_logged + 2, "progress": False})
+    # the hint as printed keeps the run's --set model=... and output_dir; a new --set steps wins
+    done = subprocess.run(_cli("--resume", str(saved), "--set", f"steps={steps_logged + 2}"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     assert [m["step"] for m in _metrics(out)] == list(range(1, steps_logged + 3))
+
+
+def test_second_ctrl_c_stops_at_once_without_a_traceback(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _start(tiny, out)
+    assert proc.stderr is not None
+    try:
+        _wait_for_steps(proc, out / "metrics.jsonl", 1)
+        os.killpg(proc.pid, signal.SIGINT)
+        for line in proc.stderr:  # the event: the first Ctrl-C was seen and the step is finishing
+            if line.startswith("interrupt: saving a checkpoint"):
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_resume_with_the_printed_hint_continues_the_run_as_started(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    start = subprocess.run(_cli("--set", f"model={tiny}", "--set", f"output_dir={out}", "--set", "steps=3",
+                                "--set", "checkpoint_every=1", "--set", "keep_checkpoints=null",
+                                "--set", "progress=false"), capture_output=True, text=True, timeout=300)
+    assert start.returncode == 0, start.stderr
+    before = _metrics(out)
+    resumed = subprocess.run(_cli("--resume", str(out / "checkpoints" / "step-000001")),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [_without_times(m) for m in _metrics(out)] == [_without_times(m) for m in before]  # to step 3, exactly
+
+    again = subprocess.run(_cli("--resume", str(out)), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert ("warning: train.steps is 3 and the checkpoint is at step 3: nothing left to train; "
+            "to go on, pass --set steps=N with N > 3") in again.stderr
 
 
 def test_fresh_run_in_a_used_folder_starts_over(tiny: str, tmp_path: Path) -> None:

@@ -286,6 +286,9 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
     output_dir = restored.path.parent.parent if restored else Path(cfg.output_dir or f"runs/{spec.config.name}")
     if restored:
         _warn_config_changes(restored.extra.get("config", {}), cfg)
+        if cfg.steps <= restored.step:
+            _console(f"warning: train.steps is {cfg.steps} and the checkpoint is at step {restored.step}: "
+                     f"nothing left to train; to go on, pass --set steps=N with N > {restored.step}")
 
     torch.manual_seed(cfg.seed)
     device = _pick_device(cfg.device)
@@ -595,10 +598,20 @@ def train(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
     `train.<field>` / `advantage.<field>` to values, as `--set` does.
     """
     threads = torch.get_num_threads()
+    if resume is not None:
+        overrides = _resumed_overrides(resume, overrides)
     try:
         return _train(spec_path, resume, overrides)
     finally:
         torch.set_num_threads(threads)
+
+
+def _resumed_overrides(resume: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's own `--set` overrides (kept in its config.json) under the ones given now, so that
+    `--resume` alone continues the run as it was started."""
+    config = checkpoint.find(resume).parent.parent / "config.json"
+    saved = json.loads(config.read_text()).get("overrides", {}) if config.exists() else {}
+    return {**saved, **{key.removeprefix("train."): value for key, value in (overrides or {}).items()}}
 
 
 def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None) -> Path:
@@ -608,9 +621,10 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     if resume is None:
         _clear_earlier_run(run.output_dir)
     settings = {"spec": str(Path(spec_path).resolve()), "train": cfg.model_dump(mode="json"),
-                "advantage": run.adv.model_dump(mode="json"), "backend": run.backend, "device": str(run.device)}
+                "advantage": run.adv.model_dump(mode="json"), "backend": run.backend, "device": str(run.device),
+                "overrides": {key.removeprefix("train."): value for key, value in (overrides or {}).items()}}
     log = runlog.MetricsLog(run.output_dir, run.step, cfg.tensorboard, cfg.wandb_project, settings)
-    (run.output_dir / "config.json").write_text(json.dumps(settings, indent=2))
+    (run.output_dir / "config.json").write_text(json.dumps(settings, indent=2, default=str))
     names = run.spec.reward_names
     guard = ErrorGuard(names, cfg.error_window, cfg.max_error_share, _console)
     watch = SignalWatch(names, _console)
@@ -631,8 +645,10 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
                     saved_at = run.step
         path = save_checkpoint(run) if saved_at != run.step else checkpoint.find(run.output_dir)
         if run.stop_requested:
-            print(f"stopped at step {run.step}; resume with --resume {path}", file=sys.stderr)
-        elif cfg.progress:
+            print(f"stopped at step {run.step}; resume with: rewardkit train {spec_path} --resume {path}",
+                  file=sys.stderr)
+            raise runlog.TrainingInterrupted(path)
+        if cfg.progress:
             print(runlog.final_report(log.path, names, path / checkpoint.MODEL_DIR), file=sys.stderr)
     finally:
         log.close()

@@ -110,6 +110,14 @@ def progress(enabled: bool, total: int, done: int) -> Iterator[Any]:
         yield report
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run at a step boundary after saving `checkpoint` (the CLI exits 130)."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        super().__init__(f"stopped after saving {checkpoint}")
+        self.checkpoint = checkpoint
+
+
 @contextmanager
 def graceful_interrupt(run: Any) -> Iterator[None]:
     """First Ctrl-C: finish the current step, checkpoint, stop. Second Ctrl-C: stop at once."""
