@@ -33,14 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers._tool_calls.bfcl import NORMALIZERS, compile_call
+from rewardkit.verifiers._tool_calls.judge import Judge
 from rewardkit.verifiers._tool_calls.parsing import ToolCall, parse_functions, parse_reference
-from rewardkit.verifiers.tool_call_match import (
-    NORMALIZERS,
-    ToolCallMatch,
-    ToolCallMatchArgs,
-    _Judge,
-    compile_call,
-)
+from rewardkit.verifiers.tool_call_match import ToolCallMatch, ToolCallMatchArgs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,7 +150,7 @@ def rows(n_samples: int = 10000, workers: int = 2, repeat: int = 5) -> list[dict
 
     def ours_match_only() -> list[bool]:
         return [
-            _Judge(plans[id(p.entry)], calls, norm, args).exact()[0]
+            Judge(plans[id(p.entry)], calls, norm, args).exact()[0]
             for p, calls in zip(pairs, preparsed, strict=True)
         ]
 

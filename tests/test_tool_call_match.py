@@ -17,18 +17,14 @@ from pydantic import ValidationError
 
 from rewardkit.registry import resolve
 from rewardkit.verifier import Score, ScoringContext
+from rewardkit.verifiers._tool_calls.assignment import first_unmatchable, max_weight_assignment
 from rewardkit.verifiers._tool_calls.parsing import (
     ParseError,
     parse_completion,
     parse_python_calls,
     parse_reference,
 )
-from rewardkit.verifiers.tool_call_match import (
-    ToolCallMatch,
-    ToolCallMatchArgs,
-    _first_unmatchable,
-    _max_weight_assignment,
-)
+from rewardkit.verifiers.tool_call_match import ToolCallMatch, ToolCallMatchArgs
 
 WEATHER = [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}]
 WEATHER_FN = [
@@ -518,7 +514,7 @@ def test_hostile_reasons_say_what_happened() -> None:
 def test_perfect_matching_agrees_with_brute_force(valid: list[list[bool]]) -> None:
     n = len(valid)
     exists = any(all(valid[i][perm[i]] for i in range(n)) for perm in itertools.permutations(range(n)))
-    assert (_first_unmatchable(n, lambda i, j: valid[i][j]) is None) == exists
+    assert (first_unmatchable(n, lambda i, j: valid[i][j]) is None) == exists
 
 
 @settings(max_examples=300, deadline=None)
@@ -539,7 +535,7 @@ def test_max_weight_assignment_agrees_with_brute_force(weights: list[list[float]
         for rs in itertools.combinations(range(rows), k)
         for cs in itertools.permutations(range(cols), k)
     )
-    pairs = _max_weight_assignment(weights)
+    pairs = max_weight_assignment(weights)
     assert len(pairs) == k
     assert len({r for r, _ in pairs}) == k and len({c for _, c in pairs}) == k
     assert sum(weights[r][c] for r, c in pairs) == best
