@@ -31,16 +31,18 @@ from typing import Any
 
 from rewardkit.sandbox import uidpool
 from rewardkit.sandbox.base import Limits, Program, RunResult
+from rewardkit.sandbox.etc_view import HOSTNAME, etc_files
 from rewardkit.sandbox.local import (
+    RUNNER_SRC,
     Watched,
-    resolve_command,
+    launch_command,
     rlimit_args,
     sandbox_error,
     shared_uid_nproc,
     verdict,
     watch,
 )
-from rewardkit.sandbox.pool import RUNNER_SRC, PooledSandbox, Worker
+from rewardkit.sandbox.pool import PooledSandbox, Worker
 from rewardkit.sandbox.process import base_env
 
 WORKDIR = "/work"
@@ -95,9 +97,23 @@ def sandbox_args(bwrap: str, binds: list[str], scratch_bytes: int) -> list[str]:
     """The namespace and mount set-up shared by pooled and fresh sandboxes."""
     size = str(scratch_bytes)
     return [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--hostname", "sandbox", *binds, "--proc", "/proc", "--dev", "/dev",
+            "--hostname", HOSTNAME, *binds, "--proc", "/proc", "--dev", "/dev",
             "--size", size, "--tmpfs", "/dev/shm", "--size", size, "--tmpfs", "/tmp",
             "--size", size, "--tmpfs", WORKDIR]
+
+
+def etc_data() -> tuple[list[str], list[int]]:
+    """`--ro-bind-data` args for the generated /etc files (see `etc_view`), and the descriptors
+    holding them, to pass to bwrap and close once it started."""
+    args: list[str] = []
+    fds: list[int] = []
+    for path, text in etc_files(SANDBOX_UID, SANDBOX_UID).items():
+        fd = os.memfd_create("rk-etc")
+        fds.append(fd)
+        os.write(fd, text.encode("utf-8"))
+        os.lseek(fd, 0, os.SEEK_SET)
+        args += ["--ro-bind-data", str(fd), path]
+    return args, fds
 
 
 # the root and /dev are bwrap's own tmpfs: read-only, or a program could fill memory through them
@@ -216,17 +232,22 @@ class BwrapSandbox(PooledSandbox):
     def _spawn_worker(self) -> Worker:
         slot = uidpool.acquire() if self.drop else None
         errlog = tempfile.TemporaryFile()
-        argv = [*sandbox_args(self.bwrap, self.binds, self.scratch_mb << 20), *READ_ONLY_ROOT, "--as-pid-1",
-                *AS_SANDBOX_USER, "--", self.python, "-u", "-c", RUNNER_SRC]
+        etc_args, etc_fds = etc_data()
+        argv = [*sandbox_args(self.bwrap, self.binds, self.scratch_mb << 20), *etc_args, *READ_ONLY_ROOT,
+                "--as-pid-1", *AS_SANDBOX_USER, "--", self.python, "-u", "-c", RUNNER_SRC]
         ids: dict[str, Any] = {"user": slot.uid, "group": slot.gid, "extra_groups": []} if slot else {}
         try:
             proc = subprocess.Popen(argv, cwd="/", env=base_env(WORKDIR, self.extra_env), stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=errlog, start_new_session=True, **ids)
+                                    stdout=subprocess.PIPE, stderr=errlog, start_new_session=True,
+                                    pass_fds=etc_fds, **ids)
         except BaseException:
             errlog.close()
             if slot is not None:
                 uidpool.release(slot)
             raise
+        finally:
+            for fd in etc_fds:
+                os.close(fd)
         return BwrapWorker(proc, slot, errlog)
 
     def run(self, program: Program) -> RunResult:
@@ -238,7 +259,8 @@ class BwrapSandbox(PooledSandbox):
             self._spawner.shutdown(wait=False)
 
     # -- one namespace per run ----------------------------------------------------------------
-    def argv(self, program: Program, file_fds: list[tuple[int, str]]) -> list[str]:
+    def argv(self, program: Program, file_fds: list[tuple[int, str]], status_fd: int,
+             etc_args: list[str]) -> list[str]:
         lim = program.limits
         args = sandbox_args(self.bwrap, self.binds, max(4, lim.file_size_mb * 4) << 20)
         made: set[str] = set()
@@ -251,7 +273,8 @@ class BwrapSandbox(PooledSandbox):
                     made.add(d)
                     args += ["--dir", f"{WORKDIR}/{d}"]
             args += ["--file", str(fd), f"{WORKDIR}/{rel}"]
-        args += [*READ_ONLY_ROOT, *AS_SANDBOX_USER, "--", *resolve_command(program.command, self.python)]
+        command = launch_command(program.command, self.python, program.files, status_fd)
+        args += [*etc_args, *READ_ONLY_ROOT, *AS_SANDBOX_USER, "--", *command]
         if self.prlimit:
             # bwrap's own two processes (outer monitor, namespace init) count against the cap too
             nproc = lim.pids + 2 if self.drop else shared_uid_nproc(lim.pids + 2)
@@ -279,15 +302,21 @@ class BwrapSandbox(PooledSandbox):
             fds.append(stdin_fd)
             os.write(stdin_fd, program.stdin.encode("utf-8"))
             os.lseek(stdin_fd, 0, os.SEEK_SET)
+            status_r, status_w = os.pipe()
+            etc_args, etc_fds = etc_data()
+            fds += [status_r, status_w, *etc_fds]
             slot = uidpool.acquire() if self.drop else None
             ids: dict[str, Any] = {"user": slot.uid, "group": slot.gid, "extra_groups": []} if slot else {}
-            proc = subprocess.Popen(self.argv(program, file_fds), cwd="/", env=base_env(WORKDIR, self.extra_env),
-                                    stdin=stdin_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, pass_fds=[fd for fd, _ in file_fds], **ids)
+            proc = subprocess.Popen(self.argv(program, file_fds, status_w, etc_args), cwd="/",
+                                    env=base_env(WORKDIR, {**self.extra_env, "TMPDIR": "/tmp"}),  # as pooled
+                                    stdin=stdin_fd, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True,
+                                    pass_fds=[*(fd for fd, _ in file_fds), status_w, *etc_fds], **ids)
+            fds.remove(status_r)
             for fd in fds:
                 os.close(fd)
-            fds = []
-            w = watch(proc, program.limits, self._killer(proc, slot))
+            fds = [status_r]
+            w = watch(proc, program.limits, self._killer(proc, slot), status_r)
             return verdict(_signal_exit(w), program.limits)
         except Exception as exc:  # noqa: BLE001 - one bad run must never sink the batch
             return sandbox_error(f"{type(exc).__name__}: {exc}", t0)

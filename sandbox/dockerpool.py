@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import struct
+import tempfile
 import uuid
 from typing import Any
 
 from rewardkit.sandbox import uidpool
-from rewardkit.sandbox.local import pid_alive
-from rewardkit.sandbox.pool import RUNNER_SRC, PooledSandbox, Worker
+from rewardkit.sandbox.etc_view import HOSTNAME, etc_files
+from rewardkit.sandbox.local import RUNNER_SRC, pid_alive
+from rewardkit.sandbox.pool import PooledSandbox, Worker
 
 LABEL = "rewardkit.sandbox"
 DEFAULT_IMAGE = os.environ.get("REWARDKIT_SANDBOX_IMAGE", "rewardkit-sandbox:latest")
@@ -154,6 +157,8 @@ class DockerSandbox(PooledSandbox):
         self.fork_server = fork_server
         self.instance = uuid.uuid4().hex[:12]
         self.client.images.get(self.image)  # fail early and clearly
+        self.etc_dir = tempfile.mkdtemp(prefix=f"rewardkit-docker-etc-{os.getpid()}-")
+        os.chmod(self.etc_dir, 0o755)
         reap_stale_containers(self.client)
         uidpool.reap_stale()
         self._fill()
@@ -173,6 +178,7 @@ class DockerSandbox(PooledSandbox):
             api = self.client.api
             mem = f"{self.memory_mb + 3 * self.scratch_mb + 64}m"
             host_config = api.create_host_config(
+                binds=self._etc_binds(uid),
                 network_mode="none",
                 read_only=True,
                 tmpfs={"/work": scratch + ",exec", "/tmp": scratch},
@@ -190,6 +196,7 @@ class DockerSandbox(PooledSandbox):
                 self.image,
                 command=[self.python, "-u", "-c", RUNNER_SRC],
                 user=f"{uid}:{uid}",
+                hostname=HOSTNAME,
                 stdin_open=True,
                 tty=False,
                 working_dir="/work",
@@ -213,12 +220,25 @@ class DockerSandbox(PooledSandbox):
                 uidpool.release(slot)
             raise
 
+    def _etc_binds(self, uid: int) -> dict[str, dict[str, str]]:
+        """Read-only binds of the generated /etc files for a container running as `uid` (the same
+        files bwrap shows; see `etc_view`)."""
+        binds = {}
+        for path, text in etc_files(uid, uid).items():
+            host = os.path.join(self.etc_dir, f"{uid}-{os.path.basename(path)}")
+            with open(host, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(host, 0o644)
+            binds[host] = {"bind": path, "mode": "ro"}
+        return binds
+
     def close(self) -> None:
         super().close()
         try:
             self.client.close()
         except Exception:  # noqa: BLE001
             pass
+        shutil.rmtree(self.etc_dir, ignore_errors=True)
 
     def containers(self) -> list[Any]:
         """This instance's containers still known to the engine (for tests and diagnostics)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from rewardkit.sandbox.base import Limits, Program, RunResult, Status
 
+RUNNER_SRC = open(os.path.join(os.path.dirname(__file__), "runner.py"), encoding="utf-8").read()
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 
 
@@ -91,6 +92,21 @@ def resolve_command(command: tuple[str, ...], python: str) -> list[str]:
     return [head, *command[1:]]
 
 
+def is_script(argv: list[str], python: str, files: dict[str, str]) -> bool:
+    """`python3 x.py ...` with x.py one of the program's files: run through `runner.run_script`."""
+    return len(argv) >= 2 and argv[0] == python and argv[1].endswith(".py") and argv[1] in files
+
+
+def launch_command(command: tuple[str, ...], python: str, files: dict[str, str], status_fd: int) -> list[str]:
+    """The argv a host-side backend starts: a Python script of the program goes through the same
+    launcher as in the fork-server sandboxes (`runner.run_script`, reporting on `status_fd`), so
+    every backend judges a script's end the same way; any other command runs as given."""
+    argv = resolve_command(command, python)
+    if is_script(argv, python, files):
+        return [python, "-c", RUNNER_SRC, "--script", str(status_fd), *argv[1:]]
+    return argv
+
+
 def rlimit_args(limits: Limits, nproc: int) -> list[str]:
     """`prlimit` options for a run (hard CPU limit one second above the soft one: SIGXCPU first).
 
@@ -120,10 +136,13 @@ class Watched:
     cpu_s: float
     wall_s: float
     stopped_by: str | None  # "wall" or "output" when we ended it
+    status: bytes = b""  # what the launcher reported on the status channel (runner.run_script)
 
 
-def watch(proc: subprocess.Popen[bytes], limits: Limits, kill: Callable[[], None]) -> Watched:
-    """Collect capped output until the main process exits or a limit is hit; always reaps."""
+def watch(proc: subprocess.Popen[bytes], limits: Limits, kill: Callable[[], None],
+          status_fd: int | None = None) -> Watched:
+    """Collect capped output until the main process exits or a limit is hit; always reaps. The
+    launcher's report is read from `status_fd` (our end of the status pipe) once it is over."""
     t0 = time.monotonic()
     deadline = t0 + limits.wall_s
     cap = limits.output_bytes
@@ -185,7 +204,35 @@ def watch(proc: subprocess.Popen[bytes], limits: Limits, kill: Callable[[], None
         cpu_s=usage.ru_utime + usage.ru_stime,
         wall_s=time.monotonic() - t0,
         stopped_by=stopped_by,
+        status=read_status(status_fd) if status_fd is not None else b"",
     )
+
+
+def read_status(fd: int, cap: int = 1 << 16) -> bytes:
+    """Whatever is in the status pipe now, at most `cap` bytes; never blocks."""
+    os.set_blocking(fd, False)
+    data = b""
+    while len(data) < cap:
+        try:
+            chunk = os.read(fd, cap - len(data))
+        except OSError:  # nothing more now (a leftover descendant may still hold the write end)
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def reported_end(status: bytes) -> tuple[int, str] | None:
+    """The failing end the launcher reported first: (exit code, exception class), or None.
+
+    The program can write to this channel too, but only claims of failure count, so forging
+    one only fails itself."""
+    for line in status.split(b"\n"):
+        parts = line.split(b" ")
+        if len(parts) == 3 and parts[0] == b"uncaught" and parts[1].isdigit() and 0 < int(parts[1]) < 256:
+            return int(parts[1]), parts[2].decode("ascii", "replace")
+    return None
 
 
 def verdict(w: Watched, limits: Limits, note: str = "") -> RunResult:
@@ -193,6 +240,15 @@ def verdict(w: Watched, limits: Limits, note: str = "") -> RunResult:
     code = os.waitstatus_to_exitcode(w.wait_status)
     stdout = w.stdout.decode("utf-8", "replace")
     stderr = w.stderr.decode("utf-8", "replace")
+    end = reported_end(w.status) if w.stopped_by is None else None
+    if end is not None:
+        if code == 0:
+            # it raised (or asked for a failing exit), then got its exit status to 0 anyway: a
+            # patched stream, excepthook, __del__ or thread cannot turn a crash into ok
+            code = end[0]
+            stderr += f"\n[sandbox] the program ended by an uncaught {end[1]}, then exited 0 anyway"
+        if "Traceback (most recent call last)" not in stderr and end[1] != "SystemExit":
+            stderr += f"\n{end[1]}: uncaught (its traceback did not reach stderr)"
     status: Status
     limit: str | None = None
     sig = -code if code < 0 else 0
@@ -224,7 +280,7 @@ def verdict(w: Watched, limits: Limits, note: str = "") -> RunResult:
 
 
 def _last_error_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.strip().splitlines() if ln and not ln.startswith(" ")]
+    lines = [ln for ln in stderr.strip().splitlines() if ln and not ln.startswith((" ", "[sandbox]"))]
     return lines[-1] if lines else ""
 
 
@@ -232,11 +288,12 @@ def sandbox_error(message: str, t0: float) -> RunResult:
     return RunResult("sandbox_error", None, "", message, time.monotonic() - t0)
 
 
-Spawn = Callable[[str, int], tuple["subprocess.Popen[bytes]", Callable[[], None]]]
+Spawn = Callable[[str, int, int], tuple["subprocess.Popen[bytes]", Callable[[], None]]]
 
 
 def run_program(program: Program, spawn: Spawn, workdir: str) -> RunResult:
-    """Write files, spawn via `spawn(workdir, stdin_fd)`, watch, decide. The caller cleans up."""
+    """Write files, spawn via `spawn(workdir, stdin_fd, status_fd)`, watch, decide. The caller
+    cleans up."""
     t0 = time.monotonic()
     try:
         write_files(workdir, program.files)
@@ -245,9 +302,15 @@ def run_program(program: Program, spawn: Spawn, workdir: str) -> RunResult:
     with tempfile.TemporaryFile() as stdin:
         stdin.write(program.stdin.encode("utf-8"))
         stdin.seek(0)
+        status_r, status_w = os.pipe()
         try:
-            proc, kill = spawn(workdir, stdin.fileno())
-        except (OSError, subprocess.SubprocessError) as exc:
-            return sandbox_error(f"cannot start program: {exc}", t0)
-    w = watch(proc, program.limits, kill)
+            try:
+                proc, kill = spawn(workdir, stdin.fileno(), status_w)
+            except (OSError, subprocess.SubprocessError) as exc:
+                return sandbox_error(f"cannot start program: {exc}", t0)
+            finally:
+                os.close(status_w)
+            w = watch(proc, program.limits, kill, status_r)
+        finally:
+            os.close(status_r)
     return verdict(w, program.limits)

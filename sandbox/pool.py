@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import base64
 import json
-import os
 import queue
 import select
 import threading
@@ -24,10 +23,8 @@ from typing import Any
 
 from rewardkit.sandbox import uidpool
 from rewardkit.sandbox.base import Program, RunResult, Sandbox
-from rewardkit.sandbox.local import Watched, resolve_command, sandbox_error, verdict
+from rewardkit.sandbox.local import Watched, is_script, resolve_command, sandbox_error, verdict
 from rewardkit.sandbox.process import base_env
-
-RUNNER_SRC = open(os.path.join(os.path.dirname(__file__), "runner.py"), encoding="utf-8").read()
 
 
 class RunnerGone(RuntimeError):
@@ -138,8 +135,7 @@ class PooledSandbox(Sandbox):
     def request(self, program: Program) -> dict[str, Any]:
         lim = program.limits
         cmd = resolve_command(program.command, self.python)
-        inproc = (self.fork_server and cmd[0] == self.python and len(cmd) >= 2 and cmd[1].endswith(".py")
-                  and cmd[1] in program.files)
+        inproc = self.fork_server and is_script(cmd, self.python, program.files)
         return {
             "files": program.files,
             "command": cmd,
@@ -179,7 +175,8 @@ class PooledSandbox(Sandbox):
         if "error" in resp:
             return sandbox_error(str(resp["error"]), t0)
         w = Watched(base64.b64decode(resp["stdout"]), base64.b64decode(resp["stderr"]), int(resp["wait_status"]),
-                    float(resp["cpu_s"]), float(resp["wall_s"]), resp["stopped_by"])
+                    float(resp["cpu_s"]), float(resp["wall_s"]), resp["stopped_by"],
+                    base64.b64decode(resp.get("status", "")))
         return verdict(w, lim)
 
     def _replace(self, worker: Worker) -> None:

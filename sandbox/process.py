@@ -23,9 +23,9 @@ from typing import Any
 from rewardkit.sandbox import uidpool
 from rewardkit.sandbox.base import Program, RunResult, Sandbox
 from rewardkit.sandbox.local import (
+    launch_command,
     make_base_dir,
     remove_tree,
-    resolve_command,
     rlimit_args,
     run_program,
     sandbox_error,
@@ -140,11 +140,11 @@ class ProcessSandbox(Sandbox):
             remove_tree(workdir)
 
     def _spawner(self, program: Program, slot: uidpool.UidSlot | None) -> Callable[
-            [str, int], tuple[subprocess.Popen[bytes], Callable[[], None]]]:
-        def spawn(workdir: str, stdin_fd: int) -> tuple[subprocess.Popen[bytes], Callable[[], None]]:
+            [str, int, int], tuple[subprocess.Popen[bytes], Callable[[], None]]]:
+        def spawn(workdir: str, stdin_fd: int, status_fd: int) -> tuple[subprocess.Popen[bytes], Callable[[], None]]:
             token = secrets.token_hex(8)
             env = base_env(workdir, {**self.extra_env, MARKER: token})
-            argv = resolve_command(program.command, self.python)
+            argv = launch_command(program.command, self.python, program.files, status_fd)
             ids: dict[str, Any] = {}
             if slot is not None:
                 for root, dirs, files in os.walk(workdir):
@@ -159,7 +159,7 @@ class ProcessSandbox(Sandbox):
                 preexec = _rlimit_preexec(program, nproc)
             proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=stdin_fd, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
-                                    preexec_fn=preexec, **ids)  # type: ignore[call-overload]
+                                    pass_fds=(status_fd,), preexec_fn=preexec, **ids)  # type: ignore[call-overload]
 
             def kill() -> None:
                 try:

@@ -30,6 +30,7 @@ import traceback
 import types
 
 WORK = "/work"
+STATUS_FD = 3  # in the program: where run_script reports how it ended (see there)
 SCRATCH = ("/work", "/tmp", "/dev/shm")
 
 
@@ -72,14 +73,15 @@ def _reap_all():
             return
 
 
-def _child(req, stdin_fd, out_w, err_w):
-    """In the forked child: new session, rlimits, exec. Never returns."""
+def _child(req, stdin_fd, out_w, err_w, status_w):
+    """In the forked child: new session, rlimits, exec. Never returns, whatever the program does."""
     try:
         os.setsid()
         os.dup2(stdin_fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, 1 << 16)  # no runner pipe or file may leak into the program
+        os.dup2(status_w, STATUS_FD, inheritable=False)
+        os.closerange(STATUS_FD + 1, 1 << 16)  # no runner pipe or file may leak into the program
         lim = req["limits"]
         cpu = max(1, int(lim["cpu_s"] + 0.999))
         mem = lim["memory_mb"] << 20
@@ -93,67 +95,138 @@ def _child(req, stdin_fd, out_w, err_w):
         os.chdir(WORK)
         argv = req["command"]
         if req.get("inproc"):
-            _run_script_here(argv[1:], req["env"])
+            run_script(argv[1:], req["env"], STATUS_FD)
         os.execvpe(argv[0], argv, req["env"])
     except BaseException as exc:  # noqa: BLE001 - report and leave
-        os.write(2, f"[sandbox] cannot start program: {exc!r}\n".encode())
-    os._exit(127)
+        try:
+            os.write(2, f"[sandbox] cannot start program: {exc!r}\n".encode())
+        except BaseException:  # noqa: BLE001 - stderr may be gone: the exit status still says it
+            pass
+    finally:
+        os._exit(127)  # never back into the runner's loop, whatever failed above
 
 
-def _run_script_here(argv, env):
-    """Fork-server mode: run `python3 script.py args...` in this already-started interpreter.
+def run_script(argv, env, status_fd):
+    """Run `python3 script.py args...` in this already-started interpreter. Never returns.
 
-    Saves the interpreter start-up (most of a short test's cost). The child looks like a fresh
+    The fork-server sandboxes call it in a forked runner (saving the interpreter start-up, most of
+    a short test's cost); the other backends start `python3 -c <this file> --script FD ...`, so
+    every backend runs Python scripts through this same code. The script looks like a fresh
     `python3 script.py`: argv, sys.path[0], environment, fresh std streams, exit status and a
     traceback without our frames. Differences: modules the runner imported are already loaded,
-    and the hash seed is shared by the runs of one runner. Never returns.
+    the hash seed is shared by the runs of one runner, and after an uncaught exception the
+    program's atexit functions and non-daemon threads do not run.
+
+    How the program ended is reported before any more of its code can run: on an uncaught
+    exception (or a failing exit request) this writes `uncaught CODE NAME` to `status_fd`, a pipe
+    the host reads, so a program that then closes its streams, or exits 0 from a `__del__`, an
+    `__str__`, a thread or a patched stream, is still judged by the exception. Every name used
+    after the program ran was bound before it started: patching builtins, `os` or `traceback`
+    changes nothing here. When the channel is gone (closed or replaced) we exit at once with the
+    failing code.
     """
-    script = os.path.join(WORK, argv[0])
+    _exit, _write, _fstat, _getpid = os._exit, os.write, os.fstat, os.getpid
+    _type, _issubclass, _int, _str, _encode = type, issubclass, int.__int__, str, str.encode
+    _name_of = type.__dict__["__name__"].__get__  # the class's own name: no metaclass property runs
+    _format = traceback.format_exception
+    _BaseException, _SystemExit = BaseException, SystemExit
+    me = _getpid()
+    try:
+        st = _fstat(status_fd)
+        channel = (st.st_dev, st.st_ino)
+        os.set_blocking(status_fd, False)
+        os.set_inheritable(status_fd, False)  # programs the script execs never see it
+    except OSError:
+        channel = None
+
+    def report(code, exc):
+        """Record a failing end on the status channel (only the launched process, not its forks)."""
+        if _getpid() != me:
+            return
+        try:
+            name = _encode(_name_of(_type(exc)), "ascii", "replace")[:80]
+        except _BaseException:  # noqa: BLE001
+            name = b"?"
+        try:
+            st = _fstat(status_fd)
+            if channel is None or (st.st_dev, st.st_ino) != channel:
+                raise OSError("status channel replaced")
+            _write(status_fd, b"uncaught %d %s\n" % (code, name))
+        except _BaseException:  # noqa: BLE001 - no channel: end now, still failing
+            _exit(code)
+
+    script = os.path.abspath(argv[0])
     sys.argv = list(argv)
     sys.path[0] = os.path.dirname(script)
     os.environ.clear()
     os.environ.update(env)
+    out = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
+    err = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                           line_buffering=True)
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=True)
+    sys.stdout, sys.stderr = out, err
     code = 0
     main = types.ModuleType("__main__")
     main.__file__ = script
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
     try:
-        with open(script, "rb") as fh:
-            code_obj = compile(fh.read(), script, "exec")
-        exec(code_obj, main.__dict__)
-    except SystemExit as exc:
-        if exc.code is None:
-            code = 0
-        elif isinstance(exc.code, int):
-            code = exc.code
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
-    except BaseException as exc:  # noqa: BLE001 - the program's own uncaught error
+        try:
+            with open(script, "rb") as fh:
+                code_obj = compile(fh.read(), script, "exec")
+            exec(code_obj, main.__dict__)
+        except _SystemExit as exc:
+            value = exc.code
+            if value is None:
+                code = 0
+            elif _issubclass(_type(value), int):
+                code = _int(value) & 0xFF
+                if code:
+                    report(code, exc)
+            else:
+                report(1, exc)
+                code = 1
+                try:
+                    _write(2, _encode(_str(value) + "\n", "utf-8", "backslashreplace"))
+                except _BaseException:  # noqa: BLE001
+                    pass
+        except _BaseException as exc:  # noqa: BLE001 - the program's own uncaught error
+            report(1, exc)
+            _print_traceback(exc, script, _format, _write)
+            try:
+                out.flush()
+            except _BaseException:  # noqa: BLE001
+                pass
+            _exit(1)
+        try:
+            threading._shutdown()  # type: ignore[attr-defined]  # wait for non-daemon threads, like interpreter exit
+        except _BaseException:  # noqa: BLE001
+            pass
+        try:
+            atexit._run_exitfuncs()
+        except _BaseException:  # noqa: BLE001
+            pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except _BaseException:  # noqa: BLE001 - e.g. the file size limit hit while flushing
+                code = code or 120
+    finally:
+        _exit(code & 0xFF)
+
+
+def _print_traceback(exc, script, format_exception, write):
+    """The traceback a fresh interpreter would print, straight to fd 2; never raises."""
+    try:
         tb = exc.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != script:
             tb = tb.tb_next  # drop our own frames, as a fresh interpreter would show none
-        traceback.print_exception(type(exc), exc, tb)
-        code = 1
-    try:
-        threading._shutdown()  # type: ignore[attr-defined]  # wait for the program's non-daemon threads, like interpreter exit
-    except Exception:  # noqa: BLE001
+        text = "".join(format_exception(type(exc), exc, tb))
+        data = text.encode("utf-8", "backslashreplace")
+        while data:
+            data = data[write(2, data):]
+    except BaseException:  # noqa: BLE001 - a hostile __str__, a closed stderr: the status says it
         pass
-    try:
-        atexit._run_exitfuncs()
-    except Exception:  # noqa: BLE001
-        pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001 - e.g. the file size limit hit while flushing
-            code = code or 120
-    os._exit(code & 0xFF)
 
 
 def handle(req):
@@ -173,13 +246,15 @@ def handle(req):
     os.unlink(stdin_path)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    status_r, status_w = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(out_r)
         os.close(err_r)
-        _child(req, stdin_fd, out_w, err_w)
-    for fd in (stdin_fd, out_w, err_w):
+        os.close(status_r)
+        _child(req, stdin_fd, out_w, err_w, status_w)
+    for fd in (stdin_fd, out_w, err_w, status_w):
         os.close(fd)
     lim = req["limits"]
     deadline = t0 + lim["wall_s"]
@@ -231,7 +306,8 @@ def handle(req):
     else:
         wait_status, usage = reaped
     _reap_all()
-    for fd in (out_r, err_r):
+    status = read_status(status_r)
+    for fd in (out_r, err_r, status_r):
         os.close(fd)
     for d in SCRATCH:
         _wipe(d)
@@ -242,7 +318,24 @@ def handle(req):
         "stopped_by": stopped_by,
         "stdout": base64.b64encode(bytes(bufs[out_r])).decode(),
         "stderr": base64.b64encode(bytes(bufs[err_r])).decode(),
+        "status": base64.b64encode(status).decode(),
     }
+
+
+def read_status(fd, cap=1 << 16):
+    """What the program's end left on the status channel (run_script's report), at most `cap`
+    bytes; call after the program is gone. Never blocks."""
+    os.set_blocking(fd, False)
+    data = b""
+    while len(data) < cap:
+        try:
+            chunk = os.read(fd, cap - len(data))
+        except OSError:  # BlockingIOError: a descendant still holds it open, nothing more now
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _kill_others():
@@ -268,6 +361,13 @@ def _not_dumpable():
 
 
 def main():
+    if sys.argv[1:2] == ["--script"]:  # python3 -c <this file> --script FD script.py args...
+        _not_dumpable()
+        given = int(sys.argv[2])
+        if given != STATUS_FD:  # the same descriptor number as in the fork-server sandboxes
+            os.dup2(given, STATUS_FD, inheritable=False)
+            os.close(given)
+        run_script(sys.argv[3:], dict(os.environ), STATUS_FD)
     if os.getpid() != 1:
         # kill(-1) between runs is only safe as init of a pid namespace of our own: anywhere else
         # it would signal every process this user may signal. Refuse to start.

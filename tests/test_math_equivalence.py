@@ -289,3 +289,22 @@ def test_pool_survives_a_worker_that_speaks_garbage() -> None:
     assert all("worker failed to start" in r["failed"] and "not a protocol message" in r["failed"]
                for r in results), results
     assert pool.size() == 0
+
+
+# -- digit commas: one rule for gold and answer (issue 13) ---------------------------------------
+# groups of exactly three digits are thousands separators; any other comma separates items
+COMMA_CASES = [
+    ("1,2", "\\boxed{1,2}", 1.0), ("1,2", "\\boxed{12}", 0.0),  # gold `1,2` used to be read as 12
+    ("12", "\\boxed{1,2}", 0.0), ("1,2,3", "\\boxed{123}", 0.0), ("1,2,3", "\\boxed{3,2,1}", 1.0),
+    ("1,23", "\\boxed{123}", 0.0), ("123", "\\boxed{1,23}", 0.0),
+    ("1,234", "\\boxed{1234}", 1.0), ("1234", "\\boxed{1,234}", 1.0), ("1,234", "\\boxed{1,234}", 1.0),
+    ("12,345,678", "\\boxed{12345678}", 1.0), ("1,234%", "\\boxed{1234\\%}", 1.0),
+    (1234, "\\boxed{1,234}", 1.0), ("1234", "<answer>1,234</answer>", 1.0), ("1,2", "<answer>12</answer>", 0.0),
+]
+
+
+@pytest.mark.parametrize(("gold", "completion", "expected"), COMMA_CASES)
+def test_digit_commas_follow_one_rule_for_gold_and_answer(mq: MathEquivalence, gold: object, completion: str,
+                                                          expected: float) -> None:
+    (score,) = mq.score_batch([sample(completion, gold)], CTX)
+    assert score.value == expected, score.reason

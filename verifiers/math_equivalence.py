@@ -34,7 +34,9 @@ class MathEquivalenceArgs(VerifierArgs):
 
     reference: StrictStr = Field(
         "answer", description="Data field holding the gold answer: a number, a plain string, LaTeX "
-        "(with or without $...$), or a list of accepted answers.")
+        "(with or without $...$), or a list of accepted answers. Digit commas follow one rule for gold "
+        "and answer: three-digit groups are thousands separators (`1,234` = 1234), any other comma "
+        "separates items (`1,2` is the list 1, 2, never 12).")
     extract: Literal["auto", "boxed", "tag", "last_number", "full"] = Field(
         "auto", description="Where the answer is taken from: `boxed` (last \\boxed{}, nested braces ok), "
         "`tag` (last <answer_tag>...</answer_tag>), `last_number`, `full` (math-verify searches the text "

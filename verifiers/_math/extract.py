@@ -100,9 +100,24 @@ def last_number(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+# Digit commas (one rule for gold and answer, the one math-verify applies inside \\boxed{}): groups
+# of exactly three digits after the first 1-3 are thousands separators (`1,234` and `12,345,678`
+# are numbers); any other comma separates items (`1,2` is the set {1, 2}, `(1,2)` an interval or a
+# point, `1,23` two numbers). So gold `1,2` never becomes 12.
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?:\\?%)?")
+
+
+def is_thousands_number(text: str) -> bool:
+    """`1,234` or `-12,345.5`: a number written with thousands separators (see _THOUSANDS)."""
+    return _THOUSANDS.fullmatch(text.strip()) is not None
+
+
 def number_to_latex(number: str) -> str:
-    """`1,234` -> `1234`, `6e23` -> `6\\times 10^{23}` (math-verify would read `6e23` as 6*e*23)."""
-    s = number.replace(",", "").replace(" ", "")
+    """`1,234` -> `1234`, `6e23` -> `6\\times 10^{23}` (math-verify would read `6e23` as 6*e*23).
+    Commas go only from thousands separators; `1,2` stays a list."""
+    s = number.replace(" ", "")
+    if is_thousands_number(s):
+        s = s.replace(",", "")
     m = re.fullmatch(r"(-?[\d.]+)[eE]([-+]?\d+)(\\?%)?", s)
     if m:
         return f"{m.group(1)}\\times 10^{{{int(m.group(2))}}}{m.group(3) or ''}"
@@ -143,7 +158,7 @@ def gold_parse_input(gold: object) -> str:
         raise ValueError("gold answer is empty")
     if _MATH_DELIMS.search(text):
         return text
-    if re.fullmatch(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?", text):
+    if re.fullmatch(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", text) or is_thousands_number(text):
         return boxed(number_to_latex(text))
     return boxed(text)
 
