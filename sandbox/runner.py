@@ -180,7 +180,7 @@ def run_script(argv, env, status_fd):
             if value is None:
                 code = 0
             elif _issubclass(_type(value), int):
-                code = _int(value) & 0xFF
+                code = _int(value) & 0xFF  # type: ignore[arg-type]  # an int subclass here
                 if code:
                     report(code, exc)
             else:
