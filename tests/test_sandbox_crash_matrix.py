@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from rewardkit.sandbox import Limits, Program, RunResult, Sandbox
 from rewardkit.sandbox.select import select_backend, unavailable_reason
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from rewardkit.sandbox import Limits, Program
 from rewardkit.sandbox.etc_view import VIEW_DIFFERENCES
 from rewardkit.sandbox.select import select_backend, unavailable_reason
