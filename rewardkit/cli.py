@@ -102,6 +102,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder to write")
     p.add_argument("--base", metavar="MODEL", help="base model of a LoRA run, when it moved since training")
     p.set_defaults(func=_export_merged)
+    p = export.add_parser("verl", help="the Hydra overrides that train verl on this spec, ready to paste")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--batch", action="store_true", help="score each reward worker's chunk in one call")
+    p.set_defaults(func=_export_verl)
+    p = export.add_parser("verl-data", help="a JSONL data file in verl's parquet layout")
+    p.add_argument("data", metavar="DATA.jsonl")
+    p.add_argument("--output", "-o", required=True, metavar="FILE.parquet")
+    p.add_argument("--spec", metavar="SPEC", help="names data_source and the reference field for ground_truth")
+    p.add_argument("--prompt-field", default="prompt", metavar="FIELD")
+    p.set_defaults(func=_export_verl_data)
     return parser
 
 
@@ -293,6 +303,34 @@ def _export_merged(args: argparse.Namespace) -> int:
         _err().print(f"error: {exc}", markup=False, highlight=False)
         return EXIT_INVALID
     print(out)
+    return EXIT_OK
+
+
+def _export_verl(args: argparse.Namespace) -> int:
+    from rewardkit.integrations.verl_export import verl_overrides
+    from rewardkit.spec import load_spec
+
+    with load_spec(args.spec) as spec:
+        print("python -m verl.trainer.main_ppo \\\n  " + " \\\n  ".join(
+            f"'{line}'" for line in verl_overrides(spec, args.spec, batch=args.batch)))
+    return EXIT_OK
+
+
+def _export_verl_data(args: argparse.Namespace) -> int:
+    from rewardkit.integrations.verl_export import verl_rows, write_verl_parquet
+    from rewardkit.spec import load_spec
+    from rewardkit.trainers.data import DataError, load_rows
+
+    spec = load_spec(args.spec) if args.spec else None
+    try:
+        rows = verl_rows(load_rows(Path(args.data)), spec, args.prompt_field, source=args.data)
+        print(f"{write_verl_parquet(rows, args.output)}: {len(rows)} rows")
+    except (DataError, KeyError, ImportError) as exc:
+        _err().print(f"error: {exc}", markup=False, highlight=False)
+        return EXIT_INVALID
+    finally:
+        if spec is not None:
+            spec.close()
     return EXIT_OK
 
 

@@ -34,7 +34,8 @@ with_rewardkit() {  # with_rewardkit NAME: this checkout's rewardkit (core, edit
 
 for engine in "${@:-verl}"; do
   case $engine in
-    verl) build verl "verl==0.9.1"; with_rewardkit verl ;;
+    # cachetools, uvicorn, fastapi: imported by verl.trainer.ppo.ray_trainer but not in verl's requirements
+    verl) build verl "verl==0.9.1" cachetools uvicorn fastapi; with_rewardkit verl ;;
     *) echo "unknown engine '$engine'; valid: verl" >&2; exit 2 ;;
   esac
 done

@@ -69,6 +69,7 @@ class VerlScorer:
         self.reference_field = ground_truth_field or _sole_reference_field(spec)
         self._failing = {name: 0 for name in spec.reward_names}  # consecutive errored cells
         self._lock = threading.Lock()
+        self.scoring_calls = 0  # `spec.score` calls so far (tests check the batch form makes one per batch)
 
     def sample(self, data_source: Any, solution_str: str, ground_truth: Any,
                extra_info: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -89,8 +90,9 @@ class VerlScorer:
         from rewardkit.verifier import ScoringContext
 
         table = self.spec.score(list(samples), ScoringContext(tokenizer=self.tokenizer))
+        self.scoring_calls += 1
         self._watch(table)
-        names, weights = table.reward_names, self.spec.weights
+        weights = self.spec.weights
         results: list[dict[str, float | int]] = []
         for row in table.cells:
             values = [c.value for c in row]
@@ -101,7 +103,6 @@ class VerlScorer:
                 result[reward.name] = float(reward.otherwise if math.isnan(cell.value) else cell.value)
             result[ERRORS_KEY] = sum(cell.error is not None for cell in row)
             results.append(result)
-        assert len(names) == len(weights)
         return results
 
     def _watch(self, table: Any) -> None:
