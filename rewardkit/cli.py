@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="score sample completions and compare GRPO and GDPO advantages")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("samples", metavar="SAMPLES.jsonl")
-    p.add_argument("--json", action="store_true", help="print JSON (default when output is not a terminal)")
+    p.add_argument("--format", choices=("table", "json"), default=None,
+                   help="table (the default on a terminal) or json (the default when piped)")
+    p.add_argument("--json", action="store_true", help="same as --format json")
     p.add_argument("--group-by", default="prompt", metavar="FIELD",
                    help="samples with equal values of FIELD form a rollout group (default: prompt)")
     p.add_argument("--tokenizer", metavar="PATH",
@@ -155,7 +157,8 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         spec.close()
-    if args.json or not sys.stdout.isatty():
+    fmt = "json" if args.json else args.format or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "json":
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         _render_check(report, Console())
@@ -193,27 +196,30 @@ def _fmt(value: float) -> str:
 
 def _render_check(report: Any, console: Console) -> None:
     from rewardkit.check import METHODS
+    from rewardkit.verifier import completion_text
 
     table = report.table
     method = report.spec.config.advantage.method
     # Every piece of text goes in as rich `Text`, never as markup: reasons quote model output, and a
     # completion holding `[red]` or `:x:` must print as written.
     scores = Table(title=Text(f"{report.spec.config.name}: {len(report.rows)} samples"), show_lines=False)
-    scores.add_column("line", justify="right")
-    scores.add_column("group")
+    scores.add_column("line", justify="right", no_wrap=True)
+    scores.add_column("group", no_wrap=True)
+    scores.add_column("completion", max_width=40)
     for name, weight in zip(table.reward_names, report.spec.weights, strict=True):
         scores.add_column(Text(f"{name} (w={weight:g})"))
     for m in METHODS:
-        scores.add_column(f"{m.upper()} adv" + (" *" if m == method else ""), justify="right")
+        scores.add_column(f"{m.upper()} adv" + (" *" if m == method else ""), justify="right", no_wrap=True)
     groups_seen: dict[str, int] = {}
     for i, row in enumerate(report.rows):
         group_label = groups_seen.setdefault(row.group, len(groups_seen) + 1)
         cells = []
         for cell in table.cells[i]:
-            mark = ("gated ", "dim") if cell.gated else (("error ", "red") if cell.error else ("", ""))
+            mark = ("error ", "red") if cell.error else ("", "")  # a gated cell's reason says "gated: ..."
             cells.append(Text.assemble(mark, (_fmt(cell.value), "bold"), " ", (_clip(cell.reason), "dim")))
         advs = [_fmt(report.advantages[m][i]) for m in METHODS]
-        scores.add_row(str(row.line), f"g{group_label}", *cells, *advs,
+        completion = Text(_clip(completion_text(row.sample).replace("\n", "⏎ "), 60), style="italic")
+        scores.add_row(str(row.line), f"g{group_label}", completion, *cells, *advs,
                        end_section=_last_of_group(report.rows, i))
     console.print(scores)
     summary = Table(title="summary (* = the spec's method)")

@@ -45,6 +45,9 @@ def load_with_positions(text: str) -> tuple[Any, dict[Path, Position]]:
         problem = exc.problem or str(exc)
         if position is not None and "\t" in _line(text, position.line):
             problem += " (the line is indented with a tab; YAML allows only spaces)"
+        if "unknown escape character" in problem:  # a regex like "\s+" in double quotes
+            problem += (" (in a double-quoted YAML string a backslash starts an escape; write regular "
+                        "expressions in single quotes, e.g. '\\s+', or double each backslash)")
         raise YamlProblem(f"invalid YAML: {problem}", position) from exc
     except yaml.YAMLError as exc:
         raise YamlProblem(f"invalid YAML: {exc}", None) from exc

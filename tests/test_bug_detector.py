@@ -72,15 +72,15 @@ def test_assert_style_tells_the_program_raising_from_the_test_failing(any_backen
     scores = detect(any_backend, samples, tests="test", prefix="prompt")
     got = {name: (s.value, s.reason) for name, s in zip(bodies, scores, strict=True)}
     assert got == {
-        "right": (1.0, "ran all 1 test without an error"),
-        "wrong": (1.0, "ran all 1 test without an error (1 failed an assertion)"),
-        "none_used": (1.0, "ran all 1 test without an error (1 failed an assertion)"),
+        "right": (1.0, "ran the 1 test without an error"),
+        "wrong": (1.0, "ran the 1 test without an error (1 failed an assertion)"),
+        "none_used": (1.0, "ran the 1 test without an error (1 failed an assertion)"),
         "raises": (0.0, "test 1: IndexError: list index out of range"),
         "exits": (0.0, "test 1: SystemExit: 0"),
         "hard_exit": (0.0, "test 1: the program ended the interpreter (exit code 0)"),
         "segfault": (0.0, "killed on test 1 (SIGSEGV)"),
         "recursion": (0.0, "test 1: RecursionError: maximum recursion depth exceeded"),
-        "not_plain": (1.0, "ran all 1 test without an error (1 failed an assertion)"),
+        "not_plain": (1.0, "ran the 1 test without an error (1 failed an assertion)"),
     }
 
 

@@ -46,7 +46,7 @@ def test_all_canonical_solutions_pass(any_backend: Sandbox, problems: list[dict[
     bugs = BugDetector(BugDetector.Args(**ARGS)).score_batch(samples, ctx)
     failed = {p["task_id"]: s.reason for p, s in zip(problems, tests, strict=True) if s.value != 1.0}
     assert not failed, failed
-    assert all(s.value == 1.0 and s.reason == "ran all 1 test without an error" for s in bugs)
+    assert all(s.value == 1.0 and s.reason == "ran the 1 test without an error" for s in bugs)
     assert counting.runs == len(problems)  # bug_detector ran nothing of its own
     print(f"\n{any_backend.name}: 164/164 canonical solutions pass in {elapsed:.1f}s")
 

@@ -13,6 +13,7 @@ and integrations can time or reuse one phase; `train` is what `rewardkit train S
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import math
@@ -144,9 +145,19 @@ def _validated(model: Any, data: dict[str, Any], section: str, path: str, overri
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join([section, *map(str, e['loc'])])}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
+        problems = "; ".join(_problem(model, section, e) for e in exc.errors())
         raise TrainSetupError(f"{path}: invalid setting after --set {overrides}: {problems}") from None
+
+
+def _problem(model: Any, section: str, error: Any) -> str:
+    """One validation error of an override, with validate's did-you-mean for an unknown key."""
+    where = ".".join([section, *map(str, error["loc"])])
+    if error["type"] == "extra_forbidden":
+        fields = list(model.model_fields)
+        close = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{where}: unknown key {error['loc'][-1]!r}{hint} (valid keys: {', '.join(fields)})"
+    return f"{where}: {error['msg']} (got {error.get('input')!r})"
 
 
 def _pick_device(name: str) -> torch.device:

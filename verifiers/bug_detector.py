@@ -52,4 +52,4 @@ class BugDetector(ProgramVerifier, Verifier):
                 wrong += 1
         total = len(plan.cases)
         note = f" ({wrong} failed an assertion)" if wrong else ""
-        return Score(1.0, f"ran all {total} test{'s' if total != 1 else ''} without an error{note}")
+        return Score(1.0, f"ran {'the 1 test' if total == 1 else f'all {total} tests'} without an error{note}")

@@ -76,9 +76,10 @@ class ExactMatch(Verifier):
         if answer is None:
             return Score(0.0, f"no answer found ({self.args.extract} extraction)")
         got = self._normalize(answer)
+        normalized = f" (normalized {_clip(got)})" if got != answer else ""  # as written, then as compared
         if any(got == self._normalize(g) for g in golds):
-            return Score(1.0, "matches the reference")
-        return Score(0.0, f"expected {_clip(golds[0])}, got {_clip(answer)}")
+            return Score(1.0, f"{_clip(answer)}{normalized} matches the reference")
+        return Score(0.0, f"expected {_clip(golds[0])}, got {_clip(answer)}{normalized}")
 
 
 def _clip(text: str, limit: int = 60) -> str:

@@ -158,7 +158,8 @@ class LengthLimit(Verifier):
         return out
 
     def _score_length(self, n: int) -> Score:
-        a, unit = self.args, self.args.unit
+        a = self.args
+        unit = a.unit.removesuffix("s") if n == 1 else a.unit  # "1 word", "1 token"
         if a.min_length is not None and n < a.min_length:
             return Score(0.0, f"{n} {unit}, under the minimum of {a.min_length}")
         if n > a.max_length:
