@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rewardkit import __version__
 from rewardkit.errors import SpecError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CELL_ERRORS = 0, 1, 2, 3
@@ -55,6 +56,7 @@ def _say(text: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rewardkit", description="Multi-reward RL from one YAML spec.")
+    parser.add_argument("--version", action="version", version=f"rewardkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check spec files; report every problem with its place")
@@ -86,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(func=_schema)
 
-    p = sub.add_parser("verifiers", help="list the available verifiers and their arguments")
+    p = sub.add_parser("verifiers", help="list the available verifiers and their arguments, or show one")
+    p.add_argument("name", nargs="?", metavar="NAME", help="show only this verifier, with its whole description")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_verifiers)
 
@@ -253,9 +256,14 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _verifiers(args: argparse.Namespace) -> int:
+    from rewardkit.registry import UnknownVerifier
     from rewardkit.schema import verifier_docs
 
-    docs = verifier_docs()
+    try:
+        docs = verifier_docs(args.name)
+    except UnknownVerifier as exc:
+        _say(f"error: {exc}")
+        return EXIT_INVALID
     if args.json or not sys.stdout.isatty():
         print(json.dumps(docs, indent=2))
         return EXIT_OK
@@ -265,7 +273,8 @@ def _verifiers(args: argparse.Namespace) -> int:
         if info.get("error"):
             console.print(Text.assemble("  ", ("unavailable:", "red"), f" {info['error']}"))
             continue
-        console.print(Text(f"  {info['doc']}"))
+        text = info["description"] if args.name else info["doc"]
+        console.print(Text("\n".join(f"  {line}" for line in text.splitlines())))
         for arg in info["args"]:
             default = "" if arg["required"] else f" = {arg['default']!r}"
             console.print(Text.assemble("    ", (arg["name"], "cyan"), f": {arg['type']}{default}  ",
