@@ -168,6 +168,11 @@ class TrainConfig(BaseModel):
     )
     error_window: int = Field(10, ge=1, description="Steps over which `max_error_share` is measured (step 1 counts alone).")
     score_workers: int | None = Field(None, ge=1, description="Threads for verifiers that parallelize (None = their default).")
+    reward_url: str | None = Field(
+        None,
+        description="Score on a `rewardkit serve` server of this spec (e.g. http://scorer:8000) instead of in "
+        "this process; token from $REWARDKIT_TOKEN. Start the server with --tokenizer for token lengths.",
+    )
     cpu_threads: int | None = Field(
         None,
         ge=1,

@@ -287,6 +287,10 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
 
     spec = load_spec(spec_path)
     cfg, adv = _apply_overrides(spec, overrides)
+    if cfg.reward_url:  # one scoring box serves this trainer: the same spec, scored over HTTP
+        from rewardkit.client import RewardClient
+
+        spec = RewardClient(cfg.reward_url).scoring_for(spec)  # type: ignore[assignment]
     if cfg.wandb_project and importlib.util.find_spec("wandb") is None:
         raise TrainSetupError(f"{spec.path}: train.wandb_project is set but wandb is not installed "
                               "(pip install wandb), or remove the setting")
