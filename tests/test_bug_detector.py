@@ -178,3 +178,21 @@ def test_own_sandbox_is_opened_lazily_shared_and_closed() -> None:
 
 def test_registered() -> None:
     assert resolve("bug_detector") is BugDetector
+
+
+CRASH_AFTER_ANSWER = {  # the right answer, then a crash hidden from the exit status (issue 13)
+    "close_stderr": "import os\nn = int(input())\nprint(1 if n else 0, flush=True)\nos.close(2)\nraise ValueError",
+    "atexit_exit_0": ("import atexit, os\nn = int(input())\nprint(1 if n else 0, flush=True)\n"
+                      "atexit.register(lambda: os._exit(0))\nraise ValueError"),
+    "excepthook_exit_0": ("import os, sys\nn = int(input())\nprint(1 if n else 0, flush=True)\n"
+                          "sys.excepthook = lambda *a: os._exit(0)\nraise ValueError"),
+}
+
+
+def test_a_crash_after_the_right_answer_is_a_bug_and_a_failed_test_on_every_backend(any_backend: Sandbox) -> None:
+    samples = [{"completion": c, "tests": STDIO} for c in CRASH_AFTER_ANSWER.values()]
+    bugs = detect(any_backend, samples)
+    passed = CodeTests(CodeTests.Args(time_limit_s=2.0)).score_batch(samples, ScoringContext(sandbox=any_backend))
+    assert [s.value for s in bugs] == [0.0] * len(samples), [s.reason for s in bugs]
+    assert [s.value for s in passed] == [0.0] * len(samples), [s.reason for s in passed]
+    assert all("ValueError" in s.reason for s in bugs), [s.reason for s in bugs]
