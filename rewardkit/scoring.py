@@ -119,7 +119,7 @@ def _score_reward(reward: Reward, samples: Sequence[dict[str, Any]], columns: di
 
 def _call_verifier(reward: Reward, batch: list[dict[str, Any]], ctx: ScoringContext) -> list[Score]:
     try:
-        scores = list(reward.verifier.score_batch(batch, ctx))
+        scores = reward.guard.call(lambda: reward.verifier.score_batch(batch, ctx), len(batch))
     except Exception as exc:  # noqa: BLE001 - a crashing verifier marks its cells, never the batch
         return [Score.failed(f"verifier {reward.verifier.name or type(reward.verifier).__name__} raised "
                              f"{type(exc).__name__}: {exc}")] * len(batch)

@@ -7,7 +7,7 @@ import difflib
 import typing
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -18,6 +18,7 @@ from rewardkit.errors import SpecError, SpecIssue
 from rewardkit.gates import Gate, GateSyntaxError, dependency_order, parse_gate
 from rewardkit.scoring import ScoreTable, score_samples
 from rewardkit.spec_models import SpecConfig
+from rewardkit.time_limit import DEFAULT_TIMEOUT_S, TimeGuard
 from rewardkit.verifier import ScoringContext, Verifier, VerifierArgs
 from rewardkit.yaml_positions import Path, Position, YamlProblem, load_with_positions, nearest_position
 
@@ -33,6 +34,11 @@ class Reward:
     otherwise: float
     on_error: str
     pass_at: float
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    guard: TimeGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guard = TimeGuard(self.name, self.timeout_s)
 
 
 class Spec:
@@ -114,7 +120,7 @@ def load_spec_text(text: str, file: str = "<spec>") -> Spec:
     for i, cfg in enumerate(config.rewards):
         cls, args = args_models[i]
         rewards.append(Reward(cfg.name, cls(args), gates.get(cfg.name), cfg.weight, cfg.otherwise,
-                              cfg.on_error, cfg.pass_at))
+                              cfg.on_error, cfg.pass_at, cfg.timeout_s))
     return Spec(config, rewards, order, train, file)
 
 

@@ -30,6 +30,11 @@ class RewardConfig(_Block):
         "normalization (NaN, like TRL's None).",
     )
     pass_at: float = Field(1.0, description="A score at or above this counts as a pass in metrics.")
+    timeout_s: float = Field(
+        300.0, gt=0, le=86400,
+        description="Most seconds one call of the verifier (one batch) may take; past it the batch's cells "
+        "are errors with the reason and scoring goes on. While such a call still runs, the reward's later "
+        "batches are errors too (stuck work never piles up).")
     description: str = Field("", description="Free text shown by `rewardkit check`.")
 
     @field_validator("weight", "otherwise", "pass_at")
