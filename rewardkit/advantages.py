@@ -17,22 +17,31 @@ GDPO, `"sum_then_normalize"` with `scale_rewards="group"` / `"none"` for the GRP
 sample (Bessel-corrected) standard deviations, `eps` added to the std, NaN-aware means and sums,
 and a rollout whose rewards are all NaN gets advantage 0.
 
+Every method is a row of one table, `ADVANTAGE_METHODS` (name, function, default eps, whether it
+has a batch step, its TRL settings, its column in `rewardkit check`): the spec's choices, the
+dispatch in `compute_advantages`, `check` and the TRL bridge all read it, and
+`@register_advantage(...)` adds a row.
+
 Works on numpy arrays and torch tensors and returns the same kind. Torch is never imported here
 unless a tensor is passed in (the core must install without torch).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import combinations_with_replacement, product
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
-Method = Literal["gdpo", "grpo", "grpo_no_std"]
-METHODS: tuple[Method, ...] = ("gdpo", "grpo", "grpo_no_std")
+Method = str
+"""An advantage method's name: a key of `ADVANTAGE_METHODS`."""
+
 DEFAULT_EPS = 1e-4
+"""Added to standard deviations by `gdpo` and `grpo` (TRL's GRPOTrainer adds the same)."""
 
 ArrayT = TypeVar("ArrayT")
 
@@ -203,12 +212,110 @@ def _run(fn: Any, rewards: Any, weights: Any, eps: float, *args: Any) -> Any:
         return fn(ops, x, w, eps, *args)
 
 
+# --- the table of methods -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdvantageMethod:
+    """One advantage method: everything the spec, `compute_advantages`, `rewardkit check` and the
+    TRL bridge need to know about it.
+
+    `compute(rewards, weights, **options)` returns `[groups, group_size]` advantages from
+    `[groups, group_size, n_rewards]` rewards; it takes `eps=` when `default_eps` is not None and
+    `batch_norm=` when `batch_norm` is True (the only options dispatch passes).
+    """
+
+    name: str
+    compute: Callable[..., Any]
+    summary: str  # one line, shown in the spec's JSON Schema and field listing
+    default_eps: float | None = DEFAULT_EPS  # None: nothing is divided, `eps` is not used
+    batch_norm: bool = False  # has a batch-level step that `advantage.batch_norm` switches off
+    trl: Mapping[str, str] | None = None  # TRL GRPOConfig settings that compute the same; None: none do
+    check_column: int = 0  # its place in `rewardkit check`'s side-by-side view; 0: not shown
+    options: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = (("eps",) if self.default_eps is not None else ()) + (("batch_norm",) if self.batch_norm else ())
+        object.__setattr__(self, "options", names)
+
+
+ADVANTAGE_METHODS: dict[str, AdvantageMethod] = {}
+"""Every advantage method by name, in registration order (add one with `register_advantage`)."""
+
+
+def register_advantage(
+    name: str,
+    *,
+    summary: str,
+    default_eps: float | None = DEFAULT_EPS,
+    batch_norm: bool = False,
+    trl: Mapping[str, str] | None = None,
+    check_column: int = 0,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the decorated function to `ADVANTAGE_METHODS` under `name` (verl's `register_adv_est`).
+
+    Example (a method usable as `advantage: {method: sum_only}` in a spec once its module is imported):
+
+    >>> @register_advantage("sum_only", summary="weighted sum of the rewards, no normalization",
+    ...                     default_eps=None)
+    ... def sum_only(rewards, weights=None):
+    ...     return (np.asarray(rewards) * (1.0 if weights is None else np.asarray(weights))).sum(axis=2)
+    >>> compute_advantages([[[1.0, 2.0]]], [1.0, 0.5], method="sum_only")
+    array([[2.]])
+    >>> del ADVANTAGE_METHODS["sum_only"]
+    """
+
+    def add(compute: Callable[..., Any]) -> Callable[..., Any]:
+        if name in ADVANTAGE_METHODS:
+            raise ValueError(f"advantage method {name!r} is already registered")
+        ADVANTAGE_METHODS[name] = AdvantageMethod(
+            name, compute, summary, default_eps=default_eps, batch_norm=batch_norm, trl=trl, check_column=check_column,
+        )
+        return compute
+
+    return add
+
+
+def method_names() -> tuple[str, ...]:
+    """The registered method names, in registration order."""
+    return tuple(ADVANTAGE_METHODS)
+
+
+def compared_methods() -> tuple[str, ...]:
+    """The methods `rewardkit check` shows side by side, in their columns' order (GRPO, GDPO)."""
+    shown = sorted((m for m in ADVANTAGE_METHODS.values() if m.check_column > 0), key=lambda m: m.check_column)
+    return tuple(m.name for m in shown)
+
+
+def advantage_method(name: str) -> AdvantageMethod:
+    """The table entry for `name`; an unknown name raises ValueError listing the valid ones."""
+    found = ADVANTAGE_METHODS.get(name)
+    if found is None:
+        raise ValueError(unknown_method_message(name))
+    return found
+
+
+def unknown_method_message(name: object) -> str:
+    names = method_names()
+    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown advantage method {name!r}{hint} (expected one of {', '.join(names)})"
+
+
 # --- the methods -----------------------------------------------------------------------------------
 
 
+@register_advantage(
+    "gdpo",
+    summary="normalize each reward in its group, sum with weights, normalize over the batch",
+    batch_norm=True,
+    trl={"multi_objective_aggregation": "normalize_then_sum", "scale_rewards": "group"},
+    check_column=2,
+)
 def gdpo(
     rewards: ArrayT,
     weights: Sequence[float] | Any | None = None,
+    *,
     eps: float = DEFAULT_EPS,
     batch_norm: bool = True,
 ) -> ArrayT:
@@ -233,7 +340,13 @@ def _gdpo(ops: _Ops, x: Any, w: Any, eps: float, batch_norm: bool) -> Any:
     return _zero_nan(ops, _standardize(ops, summed, (0, 1), eps))
 
 
-def grpo(rewards: ArrayT, weights: Sequence[float] | Any | None = None, eps: float = DEFAULT_EPS) -> ArrayT:
+@register_advantage(
+    "grpo",
+    summary="sum the weighted rewards, then normalize the sum in its group",
+    trl={"multi_objective_aggregation": "sum_then_normalize", "scale_rewards": "group"},
+    check_column=1,
+)
+def grpo(rewards: ArrayT, weights: Sequence[float] | Any | None = None, *, eps: float = DEFAULT_EPS) -> ArrayT:
     """GRPO: sum the weighted rewards of each rollout, then `(s - mean) / (std + eps)` per group.
 
     This is what most multi-reward pipelines do, and it is where signal collapse happens: only the
@@ -244,6 +357,12 @@ def grpo(rewards: ArrayT, weights: Sequence[float] | Any | None = None, eps: flo
     return cast(ArrayT, _run(_grpo, rewards, weights, eps, True))
 
 
+@register_advantage(
+    "grpo_no_std",
+    summary="sum the weighted rewards, minus the group mean (Dr. GRPO)",
+    default_eps=None,
+    trl={"multi_objective_aggregation": "sum_then_normalize", "scale_rewards": "none"},
+)
 def grpo_no_std(rewards: ArrayT, weights: Sequence[float] | Any | None = None) -> ArrayT:
     """GRPO without the division by the group std (Dr. GRPO; TRL's `scale_rewards="none"`).
 
@@ -262,22 +381,41 @@ def _grpo(ops: _Ops, x: Any, w: Any, eps: float, scale: bool) -> Any:
 def compute_advantages(
     rewards: ArrayT,
     weights: Sequence[float] | Any | None = None,
+    *,
     method: Method = "gdpo",
-    eps: float = DEFAULT_EPS,
+    eps: float | None = None,
     batch_norm: bool = True,
 ) -> ArrayT:
     """Advantages `[groups, group_size]` from rewards `[groups, group_size, n_rewards]`.
 
-    `method` picks `gdpo`, `grpo` or `grpo_no_std`; `batch_norm` only affects GDPO and `eps` is
-    ignored by `grpo_no_std` (nothing is divided).
+    `method` is a name in `ADVANTAGE_METHODS` (`gdpo`, `grpo`, `grpo_no_std`, ...); `eps=None`
+    takes the method's default; a method ignores the options it has no use for (`batch_norm`
+    outside GDPO, `eps` where nothing is divided).
+
+    The GDPO paper's example: two groups of two rollouts scored by two binary rewards, whose
+    sums are (0, 1) in one group and (0, 2) in the other. GRPO sees only the sums and gives both
+    groups the same advantages; GDPO keeps them apart (its batch step rescales all groups
+    together):
+
+    >>> import numpy as np
+    >>> rewards = np.array([[[0.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [1.0, 1.0]]])
+    >>> compute_advantages(rewards, method="grpo").round(3)
+    array([[-0.707,  0.707],
+           [-0.707,  0.707]])
+    >>> compute_advantages(rewards, method="gdpo", batch_norm=False).round(3)
+    array([[-0.707,  0.707],
+           [-1.414,  1.414]])
+    >>> compute_advantages(rewards, method="gdpo").round(3)
+    array([[-0.548,  0.548],
+           [-1.095,  1.095]])
     """
-    if method == "gdpo":
-        return gdpo(rewards, weights, eps=eps, batch_norm=batch_norm)
-    if method == "grpo":
-        return grpo(rewards, weights, eps=eps)
-    if method == "grpo_no_std":
-        return grpo_no_std(rewards, weights)
-    raise ValueError(f"unknown advantage method {method!r}; expected one of {', '.join(METHODS)}")
+    entry = advantage_method(method)
+    options: dict[str, Any] = {}
+    if entry.default_eps is not None:
+        options["eps"] = entry.default_eps if eps is None else eps
+    if entry.batch_norm:
+        options["batch_norm"] = batch_norm
+    return cast(ArrayT, entry.compute(rewards, weights, **options))
 
 
 # --- resolution: how many different signals can a method give? ------------------------------------

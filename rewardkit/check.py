@@ -14,12 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.advantages import Method, compute_advantages
+from rewardkit.advantages import Method, advantage_method, compared_methods, compute_advantages
 from rewardkit.scoring import ScoreTable
 from rewardkit.spec import Spec
 from rewardkit.verifier import ScoringContext
-
-METHODS: tuple[Method, ...] = ("grpo", "gdpo")
 
 
 @dataclass
@@ -71,7 +69,7 @@ class CheckReport:
             "advantage_method": self.spec.config.advantage.method,
             "samples": [
                 {"line": row.line, "group": row.group, "scores": records[i],
-                 "advantages": {m: _json_float(self.advantages[m][i]) for m in METHODS}}
+                 "advantages": {m: _json_float(a[i]) for m, a in self.advantages.items()}}
                 for i, row in enumerate(self.rows)
             ],
             "summary": {
@@ -81,7 +79,7 @@ class CheckReport:
                      "error_reasons": dict(reasons.get(s.name, Counter()).most_common())}
                     for s in self.table.summary()
                 ],
-                "distinct_advantages": {m: self.distinct(m) for m in METHODS},
+                "distinct_advantages": {m: self.distinct(m) for m in self.advantages},
                 "bad_lines": len(self.bad_lines),
             },
             "bad_lines": [{"line": b.line, "error": b.error} for b in self.bad_lines],
@@ -116,10 +114,12 @@ def read_samples(lines: Iterable[str], group_by: str) -> tuple[list[SampleRow], 
     return rows, bad
 
 
-def group_advantages(values: np.ndarray, groups: list[str], weights: list[float], method: Method,
-                     eps: float, batch_norm: bool) -> np.ndarray:
-    """Advantages for groups of any size: each group on its own, then (GDPO) one batch
-    normalization over all samples, as `compute_advantages` does for equal-sized groups."""
+def group_advantages(values: np.ndarray, groups: list[str], weights: list[float], *, method: Method,
+                     eps: float | None = None, batch_norm: bool = True) -> np.ndarray:
+    """Advantages for groups of any size: each group on its own, then (for a method with a batch
+    step, i.e. GDPO) one batch normalization over all samples, as `compute_advantages` does for
+    equal-sized groups. `eps=None` takes the method's default."""
+    entry = advantage_method(method)
     out = np.full(len(groups), np.nan)
     index: dict[str, list[int]] = {}
     for i, group in enumerate(groups):
@@ -128,10 +128,11 @@ def group_advantages(values: np.ndarray, groups: list[str], weights: list[float]
         rewards = values[members][None, :, :]
         out[members] = np.asarray(compute_advantages(rewards, weights, method=method, eps=eps,
                                                      batch_norm=False))[0]
-    if method == "gdpo" and batch_norm and len(out) > 1:
+    if entry.batch_norm and batch_norm and len(out) > 1:
+        batch_eps = eps if eps is not None else entry.default_eps or 0.0
         valid = ~np.isnan(values).all(axis=1)  # unscorable rollouts stay out of the batch statistics
         if valid.sum() > 1:
-            out[valid] = (out[valid] - out[valid].mean()) / (out[valid].std(ddof=1) + eps)
+            out[valid] = (out[valid] - out[valid].mean()) / (out[valid].std(ddof=1) + batch_eps)
         out[~valid] = 0.0
     return out
 
@@ -147,8 +148,9 @@ def run_check(spec: Spec, lines: Iterable[str], group_by: str = "prompt",
     adv = spec.config.advantage
     groups = [row.group for row in rows]
     advantages: dict[str, np.ndarray] = {
-        method: group_advantages(table.values, groups, spec.weights, method, adv.eps, adv.batch_norm)
+        method: group_advantages(table.values, groups, spec.weights, method=method, eps=adv.explicit_eps,
+                                 batch_norm=adv.batch_norm)
         if rows else np.zeros(0)
-        for method in METHODS
+        for method in compared_methods()
     }
     return CheckReport(spec, rows, bad, table, advantages)

@@ -198,9 +198,9 @@ def _fmt(value: float) -> str:
 
 
 def _render_check(report: Any, console: Console) -> None:
-    from rewardkit.check import METHODS
     from rewardkit.verifier import completion_text
 
+    methods = list(report.advantages)  # the compared methods, in their columns' order
     table = report.table
     method = report.spec.config.advantage.method
     # Every piece of text goes in as rich `Text`, never as markup: reasons quote model output, and a
@@ -211,7 +211,7 @@ def _render_check(report: Any, console: Console) -> None:
     scores.add_column("completion", max_width=40)
     for name, weight in zip(table.reward_names, report.spec.weights, strict=True):
         scores.add_column(Text(f"{name} (w={weight:g})"))
-    for m in METHODS:
+    for m in methods:
         scores.add_column(f"{m.upper()} adv" + (" *" if m == method else ""), justify="right", no_wrap=True)
     groups_seen: dict[str, int] = {}
     for i, row in enumerate(report.rows):
@@ -220,7 +220,7 @@ def _render_check(report: Any, console: Console) -> None:
         for cell in table.cells[i]:
             mark = ("error ", "red") if cell.error else ("", "")  # a gated cell's reason says "gated: ..."
             cells.append(Text.assemble(mark, (_fmt(cell.value), "bold"), " ", (_clip(cell.reason), "dim")))
-        advs = [_fmt(report.advantages[m][i]) for m in METHODS]
+        advs = [_fmt(report.advantages[m][i]) for m in methods]
         completion = Text(_clip(completion_text(row.sample).replace("\n", "⏎ "), 60), style="italic")
         scores.add_row(str(row.line), f"g{group_label}", completion, *cells, *advs,
                        end_section=_last_of_group(report.rows, i))
@@ -231,7 +231,7 @@ def _render_check(report: Any, console: Console) -> None:
     for s in table.summary():
         summary.add_row(Text(s.name), _fmt(s.mean), _fmt(s.pass_rate), str(s.errors), f"{s.gated}/{s.count}")
     console.print(summary)
-    distinct = ", ".join(f"{m.upper()} {report.distinct(m)}" for m in METHODS)
+    distinct = ", ".join(f"{m.upper()} {report.distinct(m)}" for m in methods)
     console.print(f"distinct advantage values: {distinct}; groups: {len(groups_seen)}"
                   + (f"; malformed lines: {len(report.bad_lines)}" if report.bad_lines else ""), markup=False)
 

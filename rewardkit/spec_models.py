@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from rewardkit.advantages import ADVANTAGE_METHODS, DEFAULT_EPS, method_names, unknown_method_message
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SUPPORTED_VERSIONS = (1,)
@@ -45,16 +47,51 @@ class RewardConfig(_Block):
         return value
 
 
+def _method_choices(schema: dict[str, Any]) -> None:
+    """The JSON Schema lists the methods registered when it is generated (plugins included)."""
+    schema["enum"] = list(method_names())
+    schema["description"] = "; ".join(f"{m.name}: {m.summary}" for m in ADVANTAGE_METHODS.values()) + "."
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # the default depends on the method
+
+
 class AdvantageConfig(_Block):
     """How rewards become advantages (see `rewardkit.advantages`)."""
 
-    method: Literal["gdpo", "grpo", "grpo_no_std"] = Field(
-        "gdpo",
-        description="gdpo: normalize each reward in its group, sum, normalize over the batch; "
-        "grpo: sum then normalize in the group; grpo_no_std: sum minus the group mean.",
+    method: str = Field("gdpo", json_schema_extra=_method_choices)
+    eps: float = Field(
+        None,  # filled in with the method's default by `_method_eps`
+        gt=0,
+        validate_default=True,
+        description="Added to standard deviations; default: the method's own "
+        f"({DEFAULT_EPS} for gdpo and grpo, as TRL).",
+        json_schema_extra=_no_default,
     )
-    eps: float = Field(1e-4, gt=0, description="Added to standard deviations (TRL uses 1e-4).")
     batch_norm: bool = Field(True, description="GDPO: normalize the summed advantages over the whole batch.")
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in ADVANTAGE_METHODS:
+            raise ValueError(unknown_method_message(value))
+        return value
+
+    @field_validator("eps", mode="before")
+    @classmethod
+    def _method_eps(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            return value
+        method = ADVANTAGE_METHODS.get(info.data.get("method", ""))
+        default = method.default_eps if method is not None else None
+        return DEFAULT_EPS if default is None else default
+
+    @property
+    def explicit_eps(self) -> float | None:
+        """The spec's own eps, or None when it leaves eps to each method's default (so `check`
+        shows every method it compares with that method's eps)."""
+        return self.eps if "eps" in self.model_fields_set else None
 
 
 class SpecConfig(_Block):

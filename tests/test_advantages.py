@@ -17,15 +17,19 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from rewardkit.advantages import (
-    METHODS,
+    ADVANTAGE_METHODS,
     Method,
+    advantage_method,
     compute_advantages,
     count_distinct_advantages,
     gdpo,
     grpo,
     grpo_no_std,
+    method_names,
+    register_advantage,
 )
 
+METHODS = method_names()
 SQRT_HALF = 1 / math.sqrt(2)  # 0.7071...
 
 # Two groups of two rollouts with two binary rewards: summed rewards (0, 1) and (0, 2).
@@ -316,16 +320,50 @@ def test_dispatcher_matches_functions() -> None:
     rewards = np.random.default_rng(0).integers(0, 3, size=(3, 4, 2)).astype(float)
     w = [1.0, 0.3]
     np.testing.assert_array_equal(
-        compute_advantages(rewards, w, "gdpo", 1e-3, False), gdpo(rewards, w, 1e-3, False)
+        compute_advantages(rewards, w, method="gdpo", eps=1e-3, batch_norm=False),
+        gdpo(rewards, w, eps=1e-3, batch_norm=False),
     )
-    np.testing.assert_array_equal(compute_advantages(rewards, w, "grpo", 1e-3), grpo(rewards, w, 1e-3))
-    np.testing.assert_array_equal(compute_advantages(rewards, w, "grpo_no_std"), grpo_no_std(rewards, w))
+    np.testing.assert_array_equal(compute_advantages(rewards, w, method="grpo", eps=1e-3), grpo(rewards, w, eps=1e-3))
+    np.testing.assert_array_equal(compute_advantages(rewards, w, method="grpo_no_std"), grpo_no_std(rewards, w))
+
+
+def test_table_holds_the_builtin_methods_with_their_defaults() -> None:
+    assert method_names()[:3] == ("gdpo", "grpo", "grpo_no_std")
+    assert advantage_method("gdpo").default_eps == 1e-4 and advantage_method("gdpo").batch_norm
+    assert advantage_method("grpo_no_std").default_eps is None  # nothing divided
+    assert advantage_method("grpo").trl == {"multi_objective_aggregation": "sum_then_normalize",
+                                             "scale_rewards": "group"}
+
+
+def test_registered_method_is_dispatched_and_validated_in_a_spec() -> None:
+    from rewardkit.spec_models import AdvantageConfig
+
+    @register_advantage("test_negated_grpo", summary="minus GRPO", default_eps=0.5)
+    def negated(rewards: Any, weights: Any = None, *, eps: float) -> Any:
+        return -grpo(rewards, weights, eps=eps)
+
+    try:
+        rewards = np.random.default_rng(1).integers(0, 3, size=(2, 4, 2)).astype(float)
+        np.testing.assert_array_equal(compute_advantages(rewards, method="test_negated_grpo"),
+                                      -grpo(rewards, eps=0.5))
+        assert AdvantageConfig(method="test_negated_grpo").eps == 0.5  # the method's default eps
+        assert AdvantageConfig(method="test_negated_grpo", eps=0.25).eps == 0.25
+        assert "test_negated_grpo" in AdvantageConfig.model_json_schema()["properties"]["method"]["enum"]
+        with pytest.raises(ValueError, match="already registered"):
+            register_advantage("test_negated_grpo", summary="again")(negated)
+    finally:
+        del ADVANTAGE_METHODS["test_negated_grpo"]
+
+
+def test_flags_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        compute_advantages(np.ones((1, 2, 1)), None, "grpo")  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: compute_advantages(np.ones((2, 3, 2)), method="ppo"), "unknown advantage method 'ppo'"),  # type: ignore[arg-type]
+        (lambda: compute_advantages(np.ones((2, 3, 2)), method="ppo"), "unknown advantage method 'ppo'.*gdpo, grpo"),
         (lambda: gdpo(np.ones((2, 3))), r"shape \[groups, group_size, n_rewards\]; got \(2, 3\)"),
         (lambda: grpo(np.ones((2, 3, 2)), [1.0]), r"one entry per reward \(2\)"),
         (lambda: gdpo(np.ones((2, 3, 2)), [1.0, float("nan")]), "must not be NaN"),

@@ -125,11 +125,11 @@ def test_check_advantages_equal_compute_advantages_and_skip_unscorable_rows() ->
     weights = [1.0, 0.5, 2.0]
     for method in ("gdpo", "grpo", "grpo_no_std"):
         expected = np.asarray(compute_advantages(values.reshape(3, 4, 3), weights, method=method)).ravel()
-        got = group_advantages(values, groups, weights, method, 1e-4, True)
+        got = group_advantages(values, groups, weights, method=method, eps=1e-4, batch_norm=True)
         np.testing.assert_allclose(got, expected, atol=1e-9)
     values[5] = np.nan  # one rollout no reward could judge
     expected = np.asarray(compute_advantages(values.reshape(3, 4, 3), weights, method="gdpo")).ravel()
-    np.testing.assert_allclose(group_advantages(values, groups, weights, "gdpo", 1e-4, True), expected, atol=1e-9)
+    np.testing.assert_allclose(group_advantages(values, groups, weights, method="gdpo"), expected, atol=1e-9)
     assert expected[5] == 0.0
 
 

@@ -35,6 +35,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rewardkit.advantages import ADVANTAGE_METHODS, advantage_method
 from rewardkit.verifier import ScoringContext
 
 # TRL's GRPOTrainer adds this constant to every standard deviation (grpo_trainer.py, `+ 1e-4`).
@@ -43,12 +44,6 @@ TRL_STD_EPS = 1e-4
 # Keyword arguments TRL passes to reward functions that are not data columns.
 _CONTROL_KWARGS = frozenset({"trainer_state", "log_extra", "log_metric", "environments"})
 
-# GRPOConfig settings for each advantage method (names as in TRL 1.x `GRPOConfig`).
-_METHOD_SETTINGS: dict[str, dict[str, str]] = {
-    "gdpo": {"multi_objective_aggregation": "normalize_then_sum", "scale_rewards": "group"},
-    "grpo": {"multi_objective_aggregation": "sum_then_normalize", "scale_rewards": "group"},
-    "grpo_no_std": {"multi_objective_aggregation": "sum_then_normalize", "scale_rewards": "none"},
-}
 
 
 class UnsupportedByTRL(ValueError):
@@ -147,16 +142,17 @@ def grpo_config_kwargs(spec: Any, strict: bool = True, train: bool = True) -> di
     raises `UnsupportedByTRL` rather than training with silently different advantages.
     """
     advantage = spec.config.advantage
-    method = str(advantage.method)
-    if method not in _METHOD_SETTINGS:
-        raise UnsupportedByTRL(f"advantage method {method!r} has no TRL equivalent "
-                               f"(supported: {', '.join(_METHOD_SETTINGS)})")
+    entry = advantage_method(advantage.method)
+    if entry.trl is None:
+        supported = [m.name for m in ADVANTAGE_METHODS.values() if m.trl is not None]
+        raise UnsupportedByTRL(f"advantage method {entry.name!r} has no TRL equivalent "
+                               f"(supported: {', '.join(supported)})")
     if strict:
-        if method != "grpo_no_std" and not math.isclose(float(advantage.eps), TRL_STD_EPS, rel_tol=1e-9):
+        if entry.default_eps is not None and not math.isclose(float(advantage.eps), TRL_STD_EPS, rel_tol=1e-9):
             raise UnsupportedByTRL(f"advantage.eps is {advantage.eps}, but TRL's GRPOTrainer always adds "
                                    f"{TRL_STD_EPS} to standard deviations; set `eps: {TRL_STD_EPS}` in the spec "
                                    "or pass strict=False to accept different advantages")
-        if method == "gdpo" and not advantage.batch_norm:
+        if entry.batch_norm and not advantage.batch_norm:
             raise UnsupportedByTRL("advantage.batch_norm is false, but TRL's normalize_then_sum always "
                                    "normalizes the summed advantages over the batch; set `batch_norm: true` "
                                    "or pass strict=False to accept different advantages")
@@ -164,7 +160,7 @@ def grpo_config_kwargs(spec: Any, strict: bool = True, train: bool = True) -> di
     train_config = getattr(spec, "train", None)
     if train and train_config is not None:
         kwargs.update(train_config_kwargs(train_config, strict=strict))
-    kwargs.update(_METHOD_SETTINGS[method])
+    kwargs.update(entry.trl)
     kwargs["reward_weights"] = reward_weights(spec)
     return kwargs
 

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rewardkit.check import METHODS, group_advantages
+from rewardkit.advantages import compared_methods
+from rewardkit.check import group_advantages
 from rewardkit.scoring import ScoreTable
 from rewardkit.serve.auth import Authorized
 from rewardkit.serve.deps import EngineDep, SettingsDep
@@ -93,8 +94,9 @@ def weighted_total(values: Any, weights: list[float]) -> float | None:
 def score_response(table: ScoreTable, groups: list[str], engine: Any) -> dict[str, Any]:
     spec = engine.spec
     adv = spec.config.advantage
-    advantages = {m: group_advantages(table.values, groups, spec.weights, m, adv.eps, adv.batch_norm)
-                  for m in METHODS}
+    advantages = {m: group_advantages(table.values, groups, spec.weights, method=m, eps=adv.explicit_eps,
+                                      batch_norm=adv.batch_norm)
+                  for m in compared_methods()}
     records = table.to_records()
     return {
         "spec": spec.config.name,
