@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_advantages_trl import TRL_SETTINGS, _trl_advantages  # noqa: E402
 
-from rewardkit.advantages import METHODS, compute_advantages  # noqa: E402
+from rewardkit.advantages import compute_advantages, method_names  # noqa: E402
 
 SHAPES = [(16, 8, 3), (128, 16, 3), (1024, 16, 4)]
 
@@ -49,7 +49,7 @@ def main() -> None:
         values[rng.random(values.shape) < 0.1] = np.nan
         t32 = torch.from_numpy(values).float()
         weights = [1.0] * k
-        for method in METHODS:
+        for method in method_names():
             row = [
                 per_call_ms(compute_advantages, values, weights, method=method),
                 per_call_ms(compute_advantages, t32, weights, method=method),
