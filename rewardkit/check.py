@@ -138,9 +138,11 @@ def group_advantages(values: np.ndarray, groups: list[str], weights: list[float]
 
 
 def run_check(spec: Spec, lines: Iterable[str], group_by: str = "prompt",
-              ctx: ScoringContext | None = None) -> CheckReport:
+              ctx: ScoringContext | None = None, require_group_field: bool = False) -> CheckReport:
+    """Score the samples of `lines`; with `require_group_field` (an explicit `--group-by`), a field
+    no sample has is an error instead of one group per sample."""
     rows, bad = read_samples(lines, group_by)
-    if rows and not any(group_by in row.sample for row in rows):
+    if require_group_field and rows and not any(group_by in row.sample for row in rows):
         present = sorted({key for row in rows for key in row.sample})
         raise GroupFieldError(f"--group-by {group_by!r}: no sample has that field, so every sample would be a "
                               f"group of its own (all advantages 0); fields present: {', '.join(present)}")

@@ -69,8 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default=None,
                    help="table (the default on a terminal) or json (the default when piped)")
     p.add_argument("--json", action="store_true", help="same as --format json")
-    p.add_argument("--group-by", default="prompt", metavar="FIELD",
-                   help="samples with equal values of FIELD form a rollout group (default: prompt)")
+    p.add_argument("--group-by", default=None, metavar="FIELD",
+                   help="samples with equal values of FIELD form a rollout group (default: prompt; a "
+                   "field given here that no sample has is an error)")
     p.add_argument("--tokenizer", metavar="PATH",
                    help="tokenizer.json (or a folder with one) for token lengths, e.g. the policy's")
     p.add_argument("--remote", metavar="URL", help="score on a `rewardkit serve` server instead of here "
@@ -154,7 +155,8 @@ def _check(args: argparse.Namespace) -> int:
         spec = RewardClient(args.remote).scoring_for(spec)  # type: ignore[assignment]
     try:
         with open(args.samples, encoding="utf-8", errors="replace") as handle:
-            report = run_check(spec, handle, group_by=args.group_by, ctx=ctx)
+            report = run_check(spec, handle, group_by=args.group_by or "prompt", ctx=ctx,
+                               require_group_field=args.group_by is not None)
     except GroupFieldError as exc:
         _say(f"error: {exc}")
         return EXIT_USAGE
