@@ -51,6 +51,7 @@ from .data import (
     resolve_path,
 )
 from .error_guard import ErrorGuard
+from .loss import policy_loss
 from .rollout import (
     Engine,
     SamplingSettings,
@@ -444,9 +445,10 @@ def _reference_logprobs(run: Run, batch: Batch) -> torch.Tensor:
 def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
     """Clipped policy-gradient step(s) on this batch; returns loss, clip fraction, KL, grad norm.
 
-    The loss per token is -min(r*A, clip(r, 1-low, 1+high)*A) + kl_coef * k3(ref || policy), with
-    r = pi/pi_old. With one update per batch pi_old is the current policy (r = 1, no clipping), so
-    its log-probs come from the same forward pass; with more, they are computed once up front.
+    The loss is `loss.policy_loss` (clipped ratio, optional k3 KL to the reference), summed over
+    the micro-batches. With one update per batch pi_old is the current policy (r = 1, no
+    clipping), so its log-probs come from the same forward pass; with more, they are computed
+    once up front, as are the reference's.
     """
     cfg, model = run.cfg, run.model
     n = len(rollouts.completion_ids)
@@ -470,28 +472,16 @@ def update(run: Run, rollouts: Rollouts, adv: np.ndarray) -> dict[str, float]:
         for k, batch in enumerate(batches):
             logp, entropy = token_logprobs(model, batch, cfg.temperature, cfg.logprob_chunk_tokens)
             saved = old_logp[k]
-            old = saved if saved is not None else logp.detach()
-            m = batch.mask.float()
-            adv_tok = a[batch.rows].unsqueeze(-1)
-            ratio = torch.exp(logp - old)
-            unclipped = ratio * adv_tok
-            clipped_obj = torch.clamp(ratio, 1 - cfg.clip_low, 1 + cfg.clip_high) * adv_tok
-            per_token = -torch.minimum(unclipped, clipped_obj)
-            ref = ref_logp[k]
-            if ref is not None:
-                diff = ref - logp
-                kl_tok = torch.exp(diff) - diff - 1
-                per_token = per_token + cfg.kl_coef * kl_tok
-                kl_sum += float((kl_tok.detach() * m).sum())
-            if cfg.loss_aggregation == "token_mean":
-                loss = (per_token * m).sum() / denom
-            else:
-                loss = ((per_token * m).sum(-1) / m.sum(-1).clamp(min=1)).sum() / denom
+            loss, micro = policy_loss(
+                logp, saved if saved is not None else logp.detach(), a[batch.rows], batch.mask,
+                clip_low=cfg.clip_low, clip_high=cfg.clip_high, normalizer=denom,
+                aggregation=cfg.loss_aggregation, ref_logp=ref_logp[k], kl_coef=cfg.kl_coef,
+            )
             loss.backward()
             loss_sum += float(loss.detach())
-            clipped += float((((ratio < 1 - cfg.clip_low) & (adv_tok < 0)) |
-                              ((ratio > 1 + cfg.clip_high) & (adv_tok > 0))).float().mul(m).sum())
-            ent_sum += float((entropy.detach() * m).sum())
+            clipped += micro.clipped_tokens
+            kl_sum += micro.kl_sum
+            ent_sum += float((entropy.detach() * batch.mask.float()).sum())
         if cfg.max_grad_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         else:
