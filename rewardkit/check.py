@@ -124,10 +124,12 @@ def group_advantages(values: np.ndarray, groups: list[str], weights: list[float]
     index: dict[str, list[int]] = {}
     for i, group in enumerate(groups):
         index.setdefault(group, []).append(i)
+    by_size: dict[int, list[list[int]]] = {}
     for members in index.values():
-        rewards = values[members][None, :, :]
-        out[members] = np.asarray(compute_advantages(rewards, weights, method=method, eps=eps,
-                                                     batch_norm=False))[0]
+        by_size.setdefault(len(members), []).append(members)
+    for same_size in by_size.values():  # groups of one size in one call: ~1 ms less per group (serve)
+        rows = np.array(same_size)  # [groups, group_size]
+        out[rows] = np.asarray(compute_advantages(values[rows], weights, method=method, eps=eps, batch_norm=False))
     if entry.batch_norm and batch_norm and len(out) > 1:
         batch_eps = eps if eps is not None else entry.default_eps or 0.0
         valid = ~np.isnan(values).all(axis=1)  # unscorable rollouts stay out of the batch statistics

@@ -84,24 +84,27 @@ def check_json(body: bytes, max_depth: int, max_array: int) -> None:
     except UnicodeDecodeError as exc:
         raise RequestProblem(400, f"request body is not valid UTF-8 (byte {exc.start}: "
                              f"{body[exc.start:exc.start + 1]!r}); encode text as UTF-8") from exc
-    if text.count("[") + text.count("{") > max_depth:  # cheap: most bodies cannot be too deep
-        path = too_deep(body, max_depth)
-        if path is not None:
-            problem = RequestProblem(422, f"JSON nested deeper than {max_depth} levels; flatten the value", path)
-            if len(path) > 8:  # the message names where it starts; `field` keeps the whole path
-                problem.message = (f"{format_path(tuple(path[:4]))}...{format_path(tuple(path[-2:]))} "
-                                   f"({len(path)} levels): JSON nested deeper than {max_depth} levels; "
-                                   "flatten the value")
-            raise problem
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RequestProblem(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}; "
                              "send one JSON object") from exc
-    for path, length in _arrays(value):
+    except RecursionError:  # deeper than the parser's own limit (~1000): find where, without parsing
+        raise _too_deep(too_deep(body, max_depth) or [], max_depth) from None
+    for path, length in _containers(value):
+        if len(path) >= max_depth:
+            raise _too_deep(path, max_depth)
         if length > max_array:
             raise RequestProblem(422, f"array of {length} items, over the cap of {max_array}; "
                                  "split the request", path)
+
+
+def _too_deep(path: list[str | int], max_depth: int) -> RequestProblem:
+    problem = RequestProblem(422, f"JSON nested deeper than {max_depth} levels; flatten the value", path)
+    if len(path) > 8:  # the message names where it starts; `field` keeps the whole path
+        problem.message = (f"{format_path(tuple(path[:4]))}...{format_path(tuple(path[-2:]))} "
+                           f"({len(path)} levels): JSON nested deeper than {max_depth} levels; flatten the value")
+    return problem
 
 
 def too_deep(body: bytes, max_depth: int) -> list[str | int] | None:
@@ -135,8 +138,9 @@ def too_deep(body: bytes, max_depth: int) -> list[str | int] | None:
     return None
 
 
-def _arrays(value: Any) -> Iterator[tuple[list[str | int], int]]:
-    """Every array in a parsed JSON value with its path and length (iterative: no recursion)."""
+def _containers(value: Any) -> Iterator[tuple[list[str | int], int]]:
+    """Every array and object in a parsed JSON value with its path, and each array's length
+    (objects: -1). Iterative, so depth costs no recursion."""
     todo: list[tuple[Any, list[str | int]]] = [(value, [])]
     while todo:
         node, path = todo.pop()
@@ -144,4 +148,5 @@ def _arrays(value: Any) -> Iterator[tuple[list[str | int], int]]:
             yield path, len(node)
             todo.extend((item, [*path, i]) for i, item in enumerate(node) if isinstance(item, (list, dict)))
         elif isinstance(node, dict):
+            yield path, -1
             todo.extend((item, [*path, key]) for key, item in node.items() if isinstance(item, (list, dict)))
