@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rewardkit.advantages import Method, advantage_method, compared_methods, compute_advantages
+from rewardkit.errors import GroupFieldError
 from rewardkit.scoring import ScoreTable
 from rewardkit.spec import Spec
 from rewardkit.verifier import ScoringContext
@@ -31,11 +32,6 @@ class SampleRow:
 class BadLine:
     line: int
     error: str
-
-
-class GroupFieldError(ValueError):
-    """`--group-by FIELD` names a field no sample has: every sample would be a group of its own
-    (all advantages 0), which is never what was meant."""
 
 
 @dataclass

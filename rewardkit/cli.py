@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rewardkit import __version__
-from rewardkit.errors import SpecError
+from rewardkit.errors import GroupFieldError, RewardkitError, SpecError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CELL_ERRORS = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -33,9 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
-    except SpecError as exc:
-        _say(str(exc))
-        return EXIT_INVALID
+    except RewardkitError as exc:  # every error rewardkit raises on purpose: its message is complete
+        _say(str(exc) if isinstance(exc, SpecError) else f"error: {exc}")
+        return EXIT_USAGE if isinstance(exc, GroupFieldError) else EXIT_INVALID
     except FileNotFoundError as exc:
         _say(f"error: {exc}")
         return EXIT_INVALID
@@ -139,7 +139,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from rewardkit.check import GroupFieldError, run_check
+    from rewardkit.check import run_check
     from rewardkit.spec import load_spec
     from rewardkit.verifier import ScoringContext
 
@@ -157,9 +157,6 @@ def _check(args: argparse.Namespace) -> int:
         with open(args.samples, encoding="utf-8", errors="replace") as handle:
             report = run_check(spec, handle, group_by=args.group_by or "prompt", ctx=ctx,
                                require_group_field=args.group_by is not None)
-    except GroupFieldError as exc:
-        _say(f"error: {exc}")
-        return EXIT_USAGE
     finally:
         spec.close()
     fmt = "json" if args.json else args.format or ("table" if sys.stdout.isatty() else "json")
@@ -189,7 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
         _err().print(f"serving needs fastapi and uvicorn: pip install 'rewardkit[serve]' ({exc})", markup=False)
         return EXIT_INVALID
     except ValueError as exc:  # a bad option value, e.g. --token-env naming an unset variable
-        if isinstance(exc, SpecError):
+        if isinstance(exc, RewardkitError):
             raise
         _err().print(f"error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
@@ -258,14 +255,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _verifiers(args: argparse.Namespace) -> int:
-    from rewardkit.registry import UnknownVerifier
     from rewardkit.schema import verifier_docs
 
-    try:
-        docs = verifier_docs(args.name)
-    except UnknownVerifier as exc:
-        _say(f"error: {exc}")
-        return EXIT_INVALID
+    docs = verifier_docs(args.name)
     if args.json or not sys.stdout.isatty():
         print(json.dumps(docs, indent=2))
         return EXIT_OK
@@ -293,33 +285,21 @@ def _train(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         overrides[key] = _parse_value(value)
     try:
-        from rewardkit.trainers.data import TrainSetupError
-        from rewardkit.trainers.error_guard import RewardErrorsExceeded
         from rewardkit.trainers.gdpo import train
     except ImportError as exc:
         _say(f"training needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
         return EXIT_INVALID
-    try:
-        train(args.spec, resume=args.resume, overrides=overrides)
-    except (TrainSetupError, RewardErrorsExceeded) as exc:
-        _say(f"error: {exc}")
-        return EXIT_INVALID
+    train(args.spec, resume=args.resume, overrides=overrides)
     return EXIT_OK
 
 
 def _export_merged(args: argparse.Namespace) -> int:
     try:
-        from rewardkit.trainers.data import TrainSetupError
         from rewardkit.trainers.export import export_merged
     except ImportError as exc:
         _err().print(f"export needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
         return EXIT_INVALID
-    try:
-        out = export_merged(args.run, args.output, base=args.base)
-    except TrainSetupError as exc:
-        _err().print(f"error: {exc}", markup=False, highlight=False)
-        return EXIT_INVALID
-    print(out)
+    print(export_merged(args.run, args.output, base=args.base))
     return EXIT_OK
 
 
@@ -336,13 +316,13 @@ def _export_verl(args: argparse.Namespace) -> int:
 def _export_verl_data(args: argparse.Namespace) -> int:
     from rewardkit.integrations.verl_export import verl_rows, write_verl_parquet
     from rewardkit.spec import load_spec
-    from rewardkit.trainers.data import DataError, load_rows
+    from rewardkit.train_inputs import load_rows
 
     spec = load_spec(args.spec) if args.spec else None
     try:
         rows = verl_rows(load_rows(Path(args.data)), spec, args.prompt_field, source=args.data)
         print(f"{write_verl_parquet(rows, args.output)}: {len(rows)} rows")
-    except (DataError, KeyError, ImportError) as exc:
+    except (KeyError, ImportError) as exc:
         _err().print(f"error: {exc}", markup=False, highlight=False)
         return EXIT_INVALID
     finally:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rewardkit.errors import RewardkitError
 from rewardkit.scoring import Cell, ScoreTable
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 TOKEN_ENV = "REWARDKIT_TOKEN"
 
 
-class RemoteScoringError(RuntimeError):
+class RemoteScoringError(RewardkitError, RuntimeError):
     """The server refused or failed a request; the message holds its status and reason."""
 
 

@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from rewardkit.errors import GateSyntaxError
+
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
     r"|(?P<op>==|!=|<=|>=|<|>)|(?P<paren>[()])|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<bad>\S))"
@@ -29,14 +31,6 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
 _KEYWORDS = {"and", "or", "not"}
-
-
-class GateSyntaxError(ValueError):
-    """A `when:` expression that does not parse; `column` is 1-based within the expression."""
-
-    def __init__(self, message: str, expression: str, column: int) -> None:
-        super().__init__(f"{message} at column {column} of {expression!r}")
-        self.column = column
 
 
 @dataclass(frozen=True)

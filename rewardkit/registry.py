@@ -8,6 +8,7 @@ import importlib
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from rewardkit.errors import UnknownVerifier
 from rewardkit.verifier import Verifier
 
 ENTRY_POINT_GROUP = "rewardkit.verifiers"
@@ -23,10 +24,6 @@ BUILTINS: dict[str, str] = {
     "code_tests": "rewardkit.verifiers.code_tests:CodeTests",
     "bug_detector": "rewardkit.verifiers.bug_detector:BugDetector",
 }
-
-
-class UnknownVerifier(LookupError):
-    """A verifier name that is neither built in, nor an entry point, nor an importable path."""
 
 
 def _import_path(path: str) -> type[Verifier]:

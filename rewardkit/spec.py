@@ -19,6 +19,7 @@ from rewardkit.gates import Gate, GateSyntaxError, dependency_order, parse_gate
 from rewardkit.scoring import ScoreTable, score_samples
 from rewardkit.spec_models import SpecConfig
 from rewardkit.time_limit import DEFAULT_TIMEOUT_S, TimeGuard
+from rewardkit.train_config import TrainConfig
 from rewardkit.verifier import ScoringContext, Verifier, VerifierArgs
 from rewardkit.yaml_positions import Path, Position, YamlProblem, load_with_positions, nearest_position
 
@@ -45,7 +46,7 @@ class Spec:
     """A loaded spec. `score` runs every reward (gates first-class); `close` frees verifier pools."""
 
     def __init__(self, config: SpecConfig, rewards: list[Reward], order: list[list[str]],
-                 train: Any, path: str) -> None:
+                 train: TrainConfig | None, path: str) -> None:
         self.config = config
         self.rewards = rewards
         self.order = order
@@ -246,15 +247,12 @@ class _Checker:
                 self.add(("rewards", names.get(cycle_start, 0), "when"), str(exc))
         return gates
 
-    def check_train(self, data: dict[str, Any]) -> Any:
+    def check_train(self, data: dict[str, Any]) -> TrainConfig | None:
         train = data.get("train")
         if not isinstance(train, dict):
-            return None
-        try:
-            from rewardkit.train_config import TrainConfig
-        except ImportError:
-            return train
-        return self.validate(TrainConfig, train, ("train",))
+            return None  # absent; a `train:` that is not a mapping is SpecConfig's error
+        validated = self.validate(TrainConfig, train, ("train",))
+        return validated if isinstance(validated, TrainConfig) else None
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from rewardkit.errors import YamlProblem
+
 Path = tuple[str | int, ...]
 
 
@@ -15,15 +17,6 @@ Path = tuple[str | int, ...]
 class Position:
     line: int  # 1-based
     column: int  # 1-based
-
-
-class YamlProblem(ValueError):
-    """YAML that cannot be read at all (syntax, tabs, duplicate keys)."""
-
-    def __init__(self, message: str, position: Position | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.position = position
 
 
 class _Loader(yaml.SafeLoader):

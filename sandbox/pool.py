@@ -21,14 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
+from rewardkit.errors import RunnerGone
 from rewardkit.sandbox import uidpool
 from rewardkit.sandbox.base import Program, RunResult, Sandbox
 from rewardkit.sandbox.local import Watched, is_script, resolve_command, sandbox_error, verdict
 from rewardkit.sandbox.process import base_env
-
-
-class RunnerGone(RuntimeError):
-    """The runner stopped answering or died."""
 
 
 class Worker:

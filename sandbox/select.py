@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rewardkit.errors import SandboxUnavailable
 from rewardkit.sandbox.base import Sandbox
 
 BACKENDS = ("docker", "bwrap", "process")
-
-
-class SandboxUnavailable(RuntimeError):
-    """The named backend cannot run on this machine; the message says why."""
 
 
 def _factory(name: str) -> Callable[..., Sandbox]:

@@ -276,3 +276,24 @@ def test_conversational_batches_are_scored_on_the_assistant_message() -> None:
     prompts = [[{"role": "user", "content": "say 7"}]] * 2
     completions = [[{"role": "assistant", "content": "7"}], [{"role": "assistant", "content": "8"}]]
     assert funcs[0](prompts=prompts, completions=completions, answer=["7", "7"]) == [1.0, 0.0]
+
+
+def test_trainer_inputs_are_checked_as_rewardkit_train_checks_them(workdir: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bridge resolves model and data with `rewardkit train`'s code (`rewardkit.train_inputs`),
+    so it fails the same way, before loading anything: a path-like model that exists nowhere, a
+    row without a field a reward reads."""
+    from rewardkit.errors import DataError, TrainSetupError
+    from rewardkit.integrations.trl import build_trl_trainer
+
+    text = _write_spec(workdir, "gdpo", monkeypatch).read_text(encoding="utf-8")
+    missing_model = tmp_path / "missing_model.yaml"
+    missing_model.write_text(text.replace("model: model", "model: ./no_such_model"), encoding="utf-8")
+    with pytest.raises(TrainSetupError, match=r"train.model: './no_such_model' not found next to the spec"):
+        build_trl_trainer(load_spec(missing_model))
+    (tmp_path / "model").symlink_to(workdir / "model")
+    (tmp_path / "data.jsonl").write_text('{"prompt": "p"}\n', encoding="utf-8")
+    no_answer = tmp_path / "no_answer.yaml"
+    no_answer.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match="reward 'correct' needs field 'answer', missing in row 1"):
+        build_trl_trainer(load_spec(no_answer))

@@ -13,12 +13,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rewardkit.errors import RewardkitError
 from rewardkit.scoring import ScoreTable
 
 MAX_REPORTED = 5  # distinct reasons printed per reward; reasons that quote the sample would flood the console
 
 
-class RewardErrorsExceeded(RuntimeError):
+class RewardErrorsExceeded(RewardkitError, RuntimeError):
     """A reward errored on more than the allowed share of its samples; the run stops (exit 1)."""
 
 

@@ -31,7 +31,9 @@ import torch
 import yaml
 from pydantic import ValidationError
 
+from rewardkit import train_inputs
 from rewardkit.advantages import compute_advantages
+from rewardkit.errors import TrainSetupError
 from rewardkit.scoring import ScoreTable
 from rewardkit.spec import Spec, load_spec
 from rewardkit.spec_models import AdvantageConfig
@@ -40,16 +42,7 @@ from rewardkit.verifier import ScoringContext
 
 from . import checkpoint, logprobs, lora, runlog
 from .batching import Batch, build_batch, plan_chunks, token_logprobs
-from .data import (
-    DataError,
-    TrainSetupError,
-    batch_indices,
-    check_rows,
-    encode_prompts,
-    load_rows,
-    render_prompt,
-    resolve_path,
-)
+from .data import batch_indices, encode_prompts, render_prompt
 from .error_guard import ErrorGuard
 from .loss import policy_loss
 from .rollout import (
@@ -201,61 +194,6 @@ def _make_optimizer(cfg: TrainConfig, model: Any) -> torch.optim.Optimizer:
     return cls(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused or None)
 
 
-def _required_fields(spec: Spec) -> list[tuple[str, str]]:
-    return [(r.name, f) for r in spec.rewards for f in r.verifier.required_fields()]
-
-
-def _load_data(cfg: TrainConfig, spec: Spec, spec_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Training rows and held-out rows, both checked against what the rewards need."""
-    path = resolve_path(cfg.data, spec_dir)
-    if path is None:
-        raise DataError(f"train.data: {cfg.data!r} not found next to {spec.path} nor in {Path.cwd()}")
-    rows = load_rows(path)
-    needs = _required_fields(spec)
-    check_rows(rows, str(path), cfg.prompt_field, needs, cfg.check_rows)
-    eval_rows: list[dict[str, Any]] = []
-    if cfg.eval_data:
-        eval_path = resolve_path(cfg.eval_data, spec_dir)
-        if eval_path is None:
-            raise DataError(f"train.eval_data: {cfg.eval_data!r} not found next to {spec.path} nor in {Path.cwd()}")
-        eval_rows = load_rows(eval_path)
-        check_rows(eval_rows, str(eval_path), cfg.prompt_field, needs, cfg.check_rows)
-    elif cfg.eval_size:
-        if cfg.eval_size >= len(rows):
-            raise DataError(f"train.eval_size ({cfg.eval_size}) leaves no training rows out of {len(rows)}")
-        perm = np.random.default_rng([cfg.seed, 7]).permutation(len(rows))
-        held = set(perm[: cfg.eval_size].tolist())
-        eval_rows = [rows[i] for i in sorted(held)]
-        rows = [r for i, r in enumerate(rows) if i not in held]
-    return rows, eval_rows
-
-
-def _load_chat_template(value: str | None, spec_dir: Path) -> str | None:
-    if value is None or "{" in value:
-        return value
-    path = resolve_path(value, spec_dir)
-    if path is None:
-        raise DataError(f"train.chat_template: {value!r} is neither a Jinja template nor an existing file")
-    return path.read_text(encoding="utf-8")
-
-
-def _model_source(value: str, spec_dir: Path, key: str = "train.model") -> str:
-    """A local folder when one exists (next to the spec, then here), else the hub id as written.
-
-    A value written as a path (`./x`, `../x`, `/x`, `~/x`) that exists nowhere fails here, at once,
-    instead of after a minute of hub retries on a machine without internet.
-    """
-    path = resolve_path(value, spec_dir)
-    if path is not None:
-        return str(path)
-    if value.startswith((".", "/", "~")):
-        raise TrainSetupError(
-            f"{key}: {value!r} not found next to the spec ({spec_dir}) nor in {Path.cwd()}; "
-            "the demo's tiny model is built with `python -m rewardkit.trainers.tiny_model models/tiny`"
-        )
-    return value
-
-
 def _load_policy(cfg: TrainConfig, base: str, saved: Path | None, dtype: torch.dtype, device: torch.device) -> Any:
     """The policy in training mode: the base weights with fresh or restored LoRA adapters, or the
     whole (restored) model when every weight trains."""
@@ -296,7 +234,7 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
         raise TrainSetupError(f"{spec.path}: train.wandb_project is set but wandb is not installed "
                               "(pip install wandb), or remove the setting")
     spec_dir = Path(spec_path).resolve().parent
-    rows, eval_rows = _load_data(cfg, spec, spec_dir)
+    rows, eval_rows = train_inputs.load_data(cfg, spec, spec_dir)
 
     restored = checkpoint.load(resume) if resume else None
     output_dir = restored.path.parent.parent if restored else Path(cfg.output_dir or f"runs/{spec.config.name}")
@@ -311,17 +249,17 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
     if device.type == "cpu" and cfg.cpu_threads:
         torch.set_num_threads(cfg.cpu_threads)  # process-wide; train() restores it when done
     dtype = _pick_dtype(cfg.dtype, device)
-    base = _model_source(cfg.model, spec_dir)
+    base = train_inputs.model_source(cfg.model, spec_dir)
     model_path = str(restored.model_dir) if restored else base
     tokenizer = AutoTokenizer.from_pretrained(
-        _model_source(cfg.tokenizer, spec_dir, "train.tokenizer") if cfg.tokenizer else model_path
+        train_inputs.model_source(cfg.tokenizer, spec_dir, "train.tokenizer") if cfg.tokenizer else model_path
     )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = _load_policy(cfg, base, restored.model_dir if restored else None, dtype, device)
     ref_model: Any = None
     if cfg.kl_coef > 0 and not (cfg.lora and cfg.ref_model is None):  # LoRA: the base is the reference
-        ref_source = _model_source(cfg.ref_model or cfg.model, spec_dir, "train.ref_model")
+        ref_source = train_inputs.model_source(cfg.ref_model or cfg.model, spec_dir, "train.ref_model")
         ref_model = AutoModelForCausalLM.from_pretrained(ref_source, dtype=dtype)
         ref_model.to(device).eval().requires_grad_(False)
 
@@ -350,7 +288,7 @@ def setup(spec_path: str, resume: str | None = None, overrides: dict[str, Any] |
               optimizer=optimizer, scheduler=scheduler, engine=engine, backend=backend, device=device,
               rows=rows, eval_rows=eval_rows, output_dir=output_dir, model_path=base,
               step=restored.step if restored else 0,
-              chat_template=_load_chat_template(cfg.chat_template, spec_dir))
+              chat_template=train_inputs.chat_template(cfg.chat_template, spec_dir))
     if restored:
         checkpoint.set_rng_state(restored.rng)  # last: model loading above may draw random numbers
     return run

@@ -33,21 +33,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rewardkit import train_inputs
 from rewardkit.advantages import ADVANTAGE_METHODS, advantage_method
+from rewardkit.errors import TrainSetupError, UnsupportedByTRL
 from rewardkit.verifier import ScoringContext
+
+if TYPE_CHECKING:
+    from rewardkit.scoring import Cell, ScoreTable
+    from rewardkit.spec import Spec
+    from rewardkit.train_config import TrainConfig
 
 # TRL's GRPOTrainer adds this constant to every standard deviation (grpo_trainer.py, `+ 1e-4`).
 TRL_STD_EPS = 1e-4
 
 # Keyword arguments TRL passes to reward functions that are not data columns.
 _CONTROL_KWARGS = frozenset({"trainer_state", "log_extra", "log_metric", "environments"})
-
-
-
-class UnsupportedByTRL(ValueError):
-    """A spec setting that TRL's GRPOTrainer cannot reproduce, so its advantages would differ."""
 
 
 class SpecScorer:
@@ -58,14 +60,14 @@ class SpecScorer:
     ids cannot be reused, and drops the batch once every column has been served.
     """
 
-    def __init__(self, spec: Any, ctx: ScoringContext | None = None, log_reasons: bool = True) -> None:
+    def __init__(self, spec: Spec, ctx: ScoringContext | None = None, log_reasons: bool = True) -> None:
         self.spec = spec
         self.ctx = ctx
         self.log_reasons = log_reasons
         self.reward_names: list[str] = list(spec.reward_names)
         self.scoring_calls = 0  # how many times the spec was scored (tests check: once per batch)
         self._batch: tuple[Sequence[Any], Sequence[Any]] | None = None
-        self._table: Any = None
+        self._table: ScoreTable | None = None
         self._served: set[int] = set()
 
     def column(self, index: int, prompts: Sequence[Any], completions: Sequence[Any],
@@ -77,13 +79,15 @@ class SpecScorer:
             self._batch = (prompts, completions)
             self._served = set()
         self._served.add(index)
-        values = [_none_if_nan(v) for v in self._table.values[:, index].tolist()]
+        table = self._table
+        assert table is not None
+        values = [_none_if_nan(v) for v in table.values[:, index].tolist()]
         if len(self._served) == len(self.reward_names):
             self._batch, self._table, self._served = None, None, set()
         return values
 
     def _score(self, prompts: Sequence[Any], completions: Sequence[Any],
-               completion_ids: Sequence[Any] | None, kwargs: dict[str, Any]) -> Any:
+               completion_ids: Sequence[Any] | None, kwargs: dict[str, Any]) -> ScoreTable:
         samples = build_samples(prompts, completions, completion_ids, kwargs)
         table = self.spec.score(samples, self._context())
         self.scoring_calls += 1
@@ -113,7 +117,7 @@ class RewardColumn:
         return f"RewardColumn({self.__name__!r})"
 
 
-def trl_reward_functions(spec: Any, ctx: ScoringContext | None = None,
+def trl_reward_functions(spec: Spec, ctx: ScoringContext | None = None,
                          log_reasons: bool = True) -> list[RewardColumn]:
     """TRL `reward_funcs` for `spec`: one callable per reward, in spec order, sharing one scorer.
 
@@ -126,12 +130,12 @@ def trl_reward_functions(spec: Any, ctx: ScoringContext | None = None,
     return [RewardColumn(scorer, j) for j in range(len(scorer.reward_names))]
 
 
-def reward_weights(spec: Any) -> list[float]:
+def reward_weights(spec: Spec) -> list[float]:
     """TRL `reward_weights`, in the same order as `trl_reward_functions(spec)`."""
     return [float(w) for w in spec.weights]
 
 
-def grpo_config_kwargs(spec: Any, strict: bool = True, train: bool = True) -> dict[str, Any]:
+def grpo_config_kwargs(spec: Spec, strict: bool = True, train: bool = True) -> dict[str, Any]:
     """GRPOConfig settings that make TRL train like the spec: advantage method, weights, and
     (with `train`, when the spec has a `train:` section) the rollout and optimizer settings.
 
@@ -157,9 +161,8 @@ def grpo_config_kwargs(spec: Any, strict: bool = True, train: bool = True) -> di
                                    "normalizes the summed advantages over the batch; set `batch_norm: true` "
                                    "or pass strict=False to accept different advantages")
     kwargs: dict[str, Any] = {}
-    train_config = getattr(spec, "train", None)
-    if train and train_config is not None:
-        kwargs.update(train_config_kwargs(train_config, strict=strict))
+    if train and spec.train is not None:
+        kwargs.update(train_config_kwargs(spec.train, strict=strict))
     kwargs.update(entry.trl)
     kwargs["reward_weights"] = reward_weights(spec)
     return kwargs
@@ -170,7 +173,7 @@ _OPTIMIZERS = {"adamw": "adamw_torch", "adam": "adamw_torch", "sgd": "sgd"}
 _LOSS_TYPES = {"token_mean": "dapo", "sequence_mean": "grpo"}
 
 
-def train_config_kwargs(train: Any, strict: bool = True) -> dict[str, Any]:
+def train_config_kwargs(train: TrainConfig, strict: bool = True) -> dict[str, Any]:
     """GRPOConfig fields for a spec's `train:` section (`rewardkit.train_config.TrainConfig`).
 
     One rewardkit step is one generation batch of `prompts_per_step * group_size` completions,
@@ -233,14 +236,14 @@ def _unsupported(strict: bool, message: str) -> None:
         raise UnsupportedByTRL(message + " (pass strict=False to drop it)")
 
 
-def make_grpo_config(spec: Any, strict: bool = True, **overrides: Any) -> Any:
+def make_grpo_config(spec: Spec, strict: bool = True, **overrides: Any) -> Any:
     """A `trl.GRPOConfig` with the spec's settings; `overrides` are any other GRPOConfig fields."""
     from trl import GRPOConfig
 
     return GRPOConfig(**{**grpo_config_kwargs(spec, strict=strict), **overrides})
 
 
-def build_trl_trainer(spec: Any, trainer_cls: Any = None, strict: bool = True, **overrides: Any) -> Any:
+def build_trl_trainer(spec: Spec, trainer_cls: Any = None, strict: bool = True, **overrides: Any) -> Any:
     """A `trl.GRPOTrainer` for a spec with a `train:` section: its model, tokenizer, data, rewards.
 
     The data rows are read and checked as `rewardkit train` does (a missing field names the
@@ -252,24 +255,17 @@ def build_trl_trainer(spec: Any, trainer_cls: Any = None, strict: bool = True, *
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
-    from rewardkit.trainers.data import check_rows, load_rows, resolve_path
-
-    train = getattr(spec, "train", None)
+    train = spec.train
     if train is None:
-        raise ValueError(f"{spec.path}: the spec has no `train:` section to build a TRL trainer from")
-    spec_dir = _spec_dir(spec)
-    model = _local_or_hub(train.model, spec_dir)
-    tokenizer = AutoTokenizer.from_pretrained(_local_or_hub(train.tokenizer or train.model, spec_dir))
+        raise TrainSetupError(f"{spec.path}: the spec has no `train:` section to build a TRL trainer from")
+    spec_dir = train_inputs.spec_folder(spec)
+    model = train_inputs.model_source(train.model, spec_dir)
+    tokenizer_source = (train_inputs.model_source(train.tokenizer, spec_dir, "train.tokenizer")
+                        if train.tokenizer else model)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     if train.chat_template is not None:
-        template = resolve_path(train.chat_template, spec_dir)
-        tokenizer.chat_template = template.read_text(encoding="utf-8") if template else train.chat_template
-    data_path = resolve_path(train.data, spec_dir)
-    if data_path is None:
-        raise FileNotFoundError(f"{spec.path}: train.data {train.data!r} not found next to the spec or in "
-                                "the current directory")
-    rows = load_rows(data_path)
-    needs = [(r.name, field) for r in spec.rewards for field in r.verifier.required_fields()]
-    check_rows(rows, str(data_path), train.prompt_field, needs, train.check_rows)
+        tokenizer.chat_template = train_inputs.chat_template(train.chat_template, spec_dir)
+    rows = train_inputs.data_rows(train, spec, spec_dir)
     dataset = Dataset.from_list([_trl_row(row, train.prompt_field, train.prompt_format) for row in rows])
     config = make_grpo_config(spec, strict=strict, **{"output_dir": f"runs/{spec.config.name}-trl", **overrides})
     ctx = ScoringContext(tokenizer=tokenizer, workers=train.score_workers)
@@ -277,20 +273,6 @@ def build_trl_trainer(spec: Any, trainer_cls: Any = None, strict: bool = True, *
     reward_funcs: list[Any] = list(trl_reward_functions(spec, ctx))
     return cls(model=model, reward_funcs=reward_funcs, args=config,
                train_dataset=dataset, processing_class=tokenizer)
-
-
-def _spec_dir(spec: Any) -> Any:
-    from pathlib import Path
-
-    path = str(getattr(spec, "path", "") or "")
-    return Path(path).resolve().parent if path and not path.startswith("<") else Path.cwd()
-
-
-def _local_or_hub(value: str, spec_dir: Any) -> str:
-    from rewardkit.trainers.data import resolve_path
-
-    local = resolve_path(value, spec_dir)
-    return str(local) if local is not None else value
 
 
 def _trl_row(row: dict[str, Any], prompt_field: str, prompt_format: str) -> dict[str, Any]:
@@ -328,7 +310,7 @@ def _none_if_nan(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-def _log_table(table: Any, names: list[str], kwargs: dict[str, Any], log_reasons: bool) -> None:
+def _log_table(table: ScoreTable, names: list[str], kwargs: dict[str, Any], log_reasons: bool) -> None:
     """Per-completion reasons into TRL's completions table, gated/error shares into its metrics."""
     if not log_reasons:
         return
@@ -340,11 +322,10 @@ def _log_table(table: Any, names: list[str], kwargs: dict[str, Any], log_reasons
         if log_extra is not None:
             log_extra(f"{name}/reason", [_reason(cell) for cell in cells])
         if log_metric is not None and n:
-            log_metric(f"rewardkit/{name}/gated", sum(bool(getattr(c, "gated", False)) for c in cells) / n)
-            log_metric(f"rewardkit/{name}/errors", sum(getattr(c, "error", None) is not None for c in cells) / n)
+            log_metric(f"rewardkit/{name}/gated", sum(c.gated for c in cells) / n)
+            log_metric(f"rewardkit/{name}/errors", sum(c.error is not None for c in cells) / n)
 
 
-def _reason(cell: Any) -> str:
-    error = getattr(cell, "error", None)
-    reason = str(getattr(cell, "reason", "") or "")
+def _reason(cell: Cell) -> str:
+    error, reason = cell.error, cell.reason
     return f"error: {error}" if error is not None and error != reason else reason

@@ -43,6 +43,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rewardkit.errors import RewardkitError
+
 SCORE_KEY = "score"
 ERRORS_KEY = "rewardkit_errors"
 RESERVED_KEYS = (SCORE_KEY, ERRORS_KEY)
@@ -50,7 +52,7 @@ FIELDS_KEY = "rewardkit_fields"  # extra_info key holding the row's fields as JS
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 256
 
 
-class VerlRewardError(RuntimeError):
+class VerlRewardError(RewardkitError, RuntimeError):
     """A spec that cannot serve verl (a reserved reward name) or a reward that keeps failing."""
 
 
