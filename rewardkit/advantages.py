@@ -232,11 +232,13 @@ class AdvantageMethod:
     batch_norm: bool = False  # has a batch-level step that `advantage.batch_norm` switches off
     trl: Mapping[str, str] | None = None  # TRL GRPOConfig settings that compute the same; None: none do
     check_column: int = 0  # its place in `rewardkit check`'s side-by-side view; 0: not shown
+    extra_options: tuple[str, ...] = ()  # further keyword options it takes (e.g. `lengths`), passed when given
+    engine: str | None = None  # the engine whose arithmetic (quirks included) it reproduces; None: the paper's
     options: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         names = (("eps",) if self.default_eps is not None else ()) + (("batch_norm",) if self.batch_norm else ())
-        object.__setattr__(self, "options", names)
+        object.__setattr__(self, "options", names + self.extra_options)
 
 
 ADVANTAGE_METHODS: dict[str, AdvantageMethod] = {}
@@ -251,6 +253,8 @@ def register_advantage(
     batch_norm: bool = False,
     trl: Mapping[str, str] | None = None,
     check_column: int = 0,
+    extra_options: tuple[str, ...] = (),
+    engine: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the decorated function to `ADVANTAGE_METHODS` under `name` (verl's `register_adv_est`).
 
@@ -270,6 +274,7 @@ def register_advantage(
             raise ValueError(f"advantage method {name!r} is already registered")
         ADVANTAGE_METHODS[name] = AdvantageMethod(
             name, compute, summary, default_eps=default_eps, batch_norm=batch_norm, trl=trl, check_column=check_column,
+            extra_options=extra_options, engine=engine,
         )
         return compute
 
@@ -385,12 +390,14 @@ def compute_advantages(
     method: Method = "gdpo",
     eps: float | None = None,
     batch_norm: bool = True,
+    **extra: Any,
 ) -> ArrayT:
     """Advantages `[groups, group_size]` from rewards `[groups, group_size, n_rewards]`.
 
-    `method` is a name in `ADVANTAGE_METHODS` (`gdpo`, `grpo`, `grpo_no_std`, ...); `eps=None`
-    takes the method's default; a method ignores the options it has no use for (`batch_norm`
-    outside GDPO, `eps` where nothing is divided).
+    `method` is a name in `ADVANTAGE_METHODS` (`gdpo`, `grpo`, `grpo_no_std`, the engines'
+    `gdpo_verl` and `gdpo_nemo_rl`, ...); `eps=None` takes the method's default; a method ignores
+    the options it has no use for (`batch_norm` outside GDPO, `eps` where nothing is divided,
+    `extra` options such as `lengths` or `leave_one_out` that it does not declare).
 
     The GDPO paper's example: two groups of two rollouts scored by two binary rewards, whose
     sums are (0, 1) in one group and (0, 2) in the other. GRPO sees only the sums and gives both
@@ -415,6 +422,7 @@ def compute_advantages(
         options["eps"] = entry.default_eps if eps is None else eps
     if entry.batch_norm:
         options["batch_norm"] = batch_norm
+    options.update({key: value for key, value in extra.items() if key in entry.extra_options})
     return cast(ArrayT, entry.compute(rewards, weights, **options))
 
 
@@ -464,3 +472,7 @@ def _multiset_count(n_kinds: int, size: int) -> int:
     for i in range(size):
         count = count * (n_kinds + i) // (i + 1)
     return count
+
+
+# The engines' own GDPO variants (verl, NeMo-RL) register themselves from their module.
+import rewardkit.engine_gdpo  # noqa: E402,F401

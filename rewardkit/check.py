@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ class CheckReport:
     bad_lines: list[BadLine]
     table: ScoreTable
     advantages: dict[str, np.ndarray] = field(default_factory=dict)
+    engine: str | None = None  # `--engine`: whose GDPO is one of the columns
 
     def distinct(self, method: str) -> int:
         values = self.advantages[method]
@@ -63,6 +64,7 @@ class CheckReport:
             "rewards": self.table.reward_names,
             "weights": self.spec.weights,
             "advantage_method": self.spec.config.advantage.method,
+            "engine": self.engine,
             "samples": [
                 {"line": row.line, "group": row.group, "scores": records[i],
                  "advantages": {m: _json_float(a[i]) for m, a in self.advantages.items()}}
@@ -135,10 +137,71 @@ def group_advantages(values: np.ndarray, groups: list[str], weights: list[float]
     return out
 
 
+def padded_advantages(values: np.ndarray, groups: list[str], weights: list[float], *, method: Method,
+                      eps: float | None = None, lengths: Sequence[float] | None = None, **options: Any) -> np.ndarray:
+    """Advantages for groups of any size in one `compute_advantages` call: short groups are padded
+    with all-NaN rollouts, which every method leaves out of its statistics (and gives length 0).
+    For methods whose batch step is not the paper's (the engines' variants)."""
+    index: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        index.setdefault(group, []).append(i)
+    width = max(len(members) for members in index.values())
+    grid = np.full((len(index), width, values.shape[1]), np.nan)
+    grid_lengths = np.zeros((len(index), width))
+    for g, members in enumerate(index.values()):
+        grid[g, : len(members)] = values[members]
+        if lengths is not None:
+            grid_lengths[g, : len(members)] = np.asarray(lengths, dtype=np.float64)[members]
+    if lengths is not None:
+        options["lengths"] = grid_lengths
+    adv = np.asarray(compute_advantages(grid, weights, method=method, eps=eps, **options), dtype=np.float64)
+    out = np.full(len(groups), np.nan)
+    for g, members in enumerate(index.values()):
+        out[members] = adv[g, : len(members)]
+    return out
+
+
+def completion_lengths(samples: Sequence[dict[str, Any]], ctx: ScoringContext | None) -> tuple[list[int], str]:
+    """Each completion's length in tokens (`completion_ids`, else the context's tokenizer), else in words."""
+    from rewardkit.verifier import completion_text
+
+    if all("completion_ids" in s for s in samples):
+        return [len(s["completion_ids"]) for s in samples], "tokens"
+    texts = [completion_text(s) for s in samples]
+    if ctx is not None and ctx.tokenizer is not None:
+        from rewardkit.verifiers.length_limit import count_tokens
+
+        return count_tokens(ctx.tokenizer, texts), "tokens"
+    return [len(t.split()) for t in texts], "words"
+
+
+def engine_advantages(spec: Spec, table: ScoreTable, groups: list[str], engine: str,
+                      samples: Sequence[dict[str, Any]], ctx: ScoringContext | None) -> tuple[str, np.ndarray]:
+    """The GDPO advantages `engine` (verl, nemo_rl, trl, rewardkit) computes on these scores, with
+    excluded cells as that engine receives them, and verl's token lengths."""
+    from rewardkit.engine_gdpo import ENGINE_GDPO, ENGINES_WITHOUT_UNSCORABLE
+
+    if engine not in ENGINE_GDPO:
+        raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINE_GDPO)})")
+    method, values = ENGINE_GDPO[engine], table.values
+    if engine in ENGINES_WITHOUT_UNSCORABLE:
+        otherwise = np.asarray([r.otherwise for r in spec.rewards], dtype=np.float64)
+        values = np.where(np.isnan(values), otherwise, values)
+    adv = spec.config.advantage
+    if method == "gdpo":
+        return method, group_advantages(values, groups, spec.weights, method=method, eps=adv.explicit_eps,
+                                        batch_norm=adv.batch_norm)
+    lengths = completion_lengths(samples, ctx)[0] if method == "gdpo_verl" else None
+    return method, padded_advantages(values, groups, spec.weights, method=method, lengths=lengths,
+                                     leave_one_out=adv.leave_one_out)
+
+
 def run_check(spec: Spec, lines: Iterable[str], group_by: str = "prompt",
-              ctx: ScoringContext | None = None, require_group_field: bool = False) -> CheckReport:
+              ctx: ScoringContext | None = None, require_group_field: bool = False,
+              engine: str | None = None) -> CheckReport:
     """Score the samples of `lines`; with `require_group_field` (an explicit `--group-by`), a field
-    no sample has is an error instead of one group per sample."""
+    no sample has is an error instead of one group per sample. `engine` adds the column of the
+    GDPO that engine computes (`rewardkit.engine_gdpo`)."""
     rows, bad = read_samples(lines, group_by)
     if require_group_field and rows and not any(group_by in row.sample for row in rows):
         present = sorted({key for row in rows for key in row.sample})
@@ -153,4 +216,11 @@ def run_check(spec: Spec, lines: Iterable[str], group_by: str = "prompt",
         if rows else np.zeros(0)
         for method in compared_methods()
     }
-    return CheckReport(spec, rows, bad, table, advantages)
+    if rows and adv.method not in advantages:  # the spec's own method, e.g. an engine's variant
+        advantages[adv.method] = padded_advantages(table.values, groups, spec.weights, method=adv.method,
+                                                   eps=adv.explicit_eps, batch_norm=adv.batch_norm,
+                                                   leave_one_out=adv.leave_one_out)
+    if rows and engine is not None:
+        name, values = engine_advantages(spec, table, groups, engine, [row.sample for row in rows], ctx)
+        advantages[name] = values  # as that engine computes it (for the spec's own method too)
+    return CheckReport(spec, rows, bad, table, advantages, engine)

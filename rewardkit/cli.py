@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="tokenizer.json (or a folder with one) for token lengths, e.g. the policy's")
     p.add_argument("--remote", metavar="URL", help="score on a `rewardkit serve` server instead of here "
                    "(token from $REWARDKIT_TOKEN)")
+    p.add_argument("--engine", choices=("rewardkit", "trl", "verl", "nemo_rl"),
+                   help="add the GDPO advantages this engine computes (verl: token lengths with --tokenizer)")
     p.set_defaults(func=_check)
 
     p = sub.add_parser("serve", help="serve the spec over HTTP: /score, OpenRLHF /get_reward, NeMo-Gym /verify "
@@ -156,7 +158,7 @@ def _check(args: argparse.Namespace) -> int:
     try:
         with open(args.samples, encoding="utf-8", errors="replace") as handle:
             report = run_check(spec, handle, group_by=args.group_by or "prompt", ctx=ctx,
-                               require_group_field=args.group_by is not None)
+                               require_group_field=args.group_by is not None, engine=args.engine)
     finally:
         spec.close()
     fmt = "json" if args.json else args.format or ("table" if sys.stdout.isatty() else "json")

@@ -39,18 +39,23 @@ from typing import Any
 
 import numpy as np
 
+from rewardkit.advantages import register_advantage
+
 VERL_EPS = 1e-6
 NEMO_RL_EPS = 1e-6
 _WHITEN_EPS = 1e-8  # verl's masked_mean / masked_whiten constant
 
 
-def gdpo_verl(rewards: Any, weights: Sequence[float] | Any | None = None, lengths: Any = None,
+@register_advantage("gdpo_verl", summary="GDPO as verl 0.9.1 computes it: token-weighted batch whitening "
+                    "(give completion lengths), eps 1e-6", default_eps=VERL_EPS, extra_options=("lengths",), engine="verl")
+def gdpo_verl(rewards: Any, weights: Sequence[float] | Any | None = None, *, lengths: Any = None,
               eps: float = VERL_EPS, norm_by_std: bool = True) -> Any:
     """verl's GDPO: per-reward group normalization, weighted sum, token-weighted whitening.
 
     `lengths` `[groups, group_size]` are the response lengths in tokens (verl whitens over
-    response tokens); None weighs every rollout equally. `norm_by_std` is verl's
-    `algorithm.norm_adv_by_std_in_grpo`. Returns `[groups, group_size]`.
+    response tokens); None weighs every rollout equally. `norm_by_std=False` is what verl's
+    function computes with `norm_adv_by_std_in_grpo=False`, but verl 0.9.1's trainer never passes
+    that setting to its GDPO (it always divides). Returns `[groups, group_size]`.
     """
     x, w, back = _prepare(rewards, weights)
     g, n, _ = x.shape
@@ -79,7 +84,10 @@ def gdpo_verl(rewards: Any, weights: Sequence[float] | Any | None = None, length
     return back(np.where(L > 0, out, 0.0))
 
 
-def gdpo_nemo_rl(rewards: Any, weights: Sequence[float] | Any | None = None, leave_one_out: bool = True,
+@register_advantage("gdpo_nemo_rl", summary="GDPO as NeMo-RL computes it: leave-one-out baseline (advantage."
+                    "leave_one_out), no division where a group's std is 0, batch step without eps",
+                    default_eps=NEMO_RL_EPS, extra_options=("leave_one_out",), engine="nemo_rl")
+def gdpo_nemo_rl(rewards: Any, weights: Sequence[float] | Any | None = None, *, leave_one_out: bool = True,
                  normalize: bool = True, eps: float = NEMO_RL_EPS) -> Any:
     """NeMo-RL's GDPO: per-reward (leave-one-out) baseline, division only where the std is > 0,
     weighted sum, batch standardization without eps. Returns `[groups, group_size]`.
@@ -91,17 +99,22 @@ def gdpo_nemo_rl(rewards: Any, weights: Sequence[float] | Any | None = None, lea
     valid = ~np.isnan(x)
     filled = np.where(valid, x, 0.0)
     count = valid.sum(axis=1, keepdims=True).astype(np.float64)
-    loo = float(leave_one_out)
-    m = count - loo
+    m = count - float(leave_one_out)
+    # Sums over the group's other rollouts (or all of them) as NeMo-RL forms them, with a 0/1 matrix:
+    # subtracting a rollout from the group sum instead would leave rounding where NeMo-RL gets an
+    # exact 0 (a pair's leave-one-out spread), and that 0 decides whether it divides.
+    n = x.shape[1]
+    others = 1.0 - np.eye(n) if leave_one_out else np.ones((n, n))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        baseline = (filled.sum(axis=1, keepdims=True) - loo * filled) / m
-        square = ((filled**2).sum(axis=1, keepdims=True) - loo * filled**2) / m
+        baseline = np.einsum("ij,gjk->gik", others, filled) / m
+        square = np.einsum("ij,gjk->gik", others, filled**2) / m
         std = np.nan_to_num(np.sqrt((square - baseline**2) * (m / (m - 1))), nan=0.0)
     few = count <= 1
     a = np.where(few, 0.0, x - baseline)
     std = np.where(few, 0.0, std)
     if normalize:
-        a = np.where(std > 0, a / (std + eps), a)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a = np.where(std > 0, a / (std + eps), a)
     s = np.where(valid, a, 0.0) @ w
     scorable = valid.any(axis=2)
     if not scorable.any():
@@ -111,6 +124,14 @@ def gdpo_nemo_rl(rewards: Any, weights: Sequence[float] | Any | None = None, lea
     spread = kept.std(ddof=1) if kept.size > 1 else float("nan")
     out = centered / spread if spread > 0 else centered
     return back(np.where(scorable, out, 0.0))
+
+
+ENGINE_GDPO: dict[str, str] = {"rewardkit": "gdpo", "trl": "gdpo", "verl": "gdpo_verl", "nemo_rl": "gdpo_nemo_rl"}
+"""The GDPO each engine computes, by `rewardkit check --engine` name."""
+
+ENGINES_WITHOUT_UNSCORABLE = frozenset({"verl", "nemo_rl"})
+"""Engines that receive an excluded cell as the reward's `otherwise` value (verl's reward function
+and the `/verify` endpoint NeMo-RL calls have no "not scored"); TRL gets None and excludes it."""
 
 
 def _prepare(rewards: Any, weights: Any) -> tuple[np.ndarray, np.ndarray, Any]:

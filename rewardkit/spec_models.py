@@ -70,6 +70,8 @@ class AdvantageConfig(_Block):
         json_schema_extra=_no_default,
     )
     batch_norm: bool = Field(True, description="GDPO: normalize the summed advantages over the whole batch.")
+    leave_one_out: bool = Field(True, description="gdpo_nemo_rl: each rollout's baseline is the mean of the "
+                                "other rollouts of its group (NeMo-RL's use_leave_one_out_baseline).")
 
     @field_validator("method")
     @classmethod

@@ -358,7 +358,7 @@ def advantages(run: Run, table: ScoreTable, group_size: int) -> np.ndarray:
     """One advantage per completion, `[groups, group_size]`, by the spec's method."""
     values = table.values.reshape(-1, group_size, len(table.reward_names))
     adv = compute_advantages(values, run.spec.weights, method=run.adv.method, eps=run.adv.eps,
-                             batch_norm=run.adv.batch_norm)
+                             batch_norm=run.adv.batch_norm, leave_one_out=run.adv.leave_one_out)
     return np.nan_to_num(np.asarray(adv, dtype=np.float64), nan=0.0)
 
 
