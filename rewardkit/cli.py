@@ -1,6 +1,6 @@
-"""The `rewardkit` command: validate, check, schema, verifiers, train, export.
+"""The `rewardkit` command: validate, check, audit, schema, verifiers, train, export.
 
-Exit codes: 0 ok, 1 invalid input (a spec or samples with problems; a training run stopped by a
+Exit codes: 0 ok, 1 invalid input (a spec or samples with problems; an audit finding; a training run stopped by a
 failing reward), 2 usage, 3 `check` scored every line but some cells errored (the summary on stderr
 says which rewards and why), 130 Ctrl-C (`train` saves a checkpoint first; a second Ctrl-C stops at once)."""
 
@@ -79,6 +79,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("rewardkit", "trl", "verl", "nemo_rl"),
                    help="add the GDPO advantages this engine computes (verl: token lengths with --tokenizer)")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser("audit", help="probe the spec with adversarial completions; exit 1 if one earns a reward "
+                       "it should not")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("samples", metavar="SAMPLES.jsonl", nargs="?",
+                   help="samples with reference fields and honest completions (needed unless --list)")
+    p.add_argument("--threshold", default="pass,median", metavar="RULES",
+                   help="what counts as a finding, comma-separated: pass (a reward at its pass level), median "
+                   "(a total above the honest samples' median), max (above the prompt's best honest total); "
+                   "default pass,median")
+    p.add_argument("--probes", metavar="NAMES", help="run only these probes (comma-separated names)")
+    p.add_argument("--tokenizer", metavar="PATH", help="tokenizer.json for token lengths, as for check")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--list", action="store_true", help="list the probes and exit")
+    p.set_defaults(func=_audit)
 
     p = sub.add_parser("serve", help="serve the spec over HTTP: /score, OpenRLHF /get_reward, NeMo-Gym /verify "
                        "(needs rewardkit[serve])")
@@ -175,6 +190,87 @@ def _check(args: argparse.Namespace) -> int:
     if report.bad_lines:
         return EXIT_INVALID
     return EXIT_CELL_ERRORS if errored else EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from rewardkit.audit import all_probes, run_audit
+    from rewardkit.check import read_samples
+    from rewardkit.spec import load_spec
+    from rewardkit.verifier import ScoringContext
+
+    probes = all_probes()
+    if args.list:
+        for probe in probes:
+            print(f"{probe.name:<22} {probe.family:<10} {probe.hack:<24} {probe.description}")
+        return EXIT_OK
+    if not args.samples:
+        _say("error: audit needs SAMPLES.jsonl (or --list)")
+        return EXIT_USAGE
+    if args.probes:
+        wanted = [n.strip() for n in args.probes.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - {p.name for p in probes})
+        if unknown:
+            _say(f"error: --probes: unknown probe(s) {', '.join(unknown)}; available: {', '.join(p.name for p in probes)}")
+            return EXIT_USAGE
+        probes = [p for p in probes if p.name in wanted]
+    ctx = ScoringContext()
+    if args.tokenizer:
+        from rewardkit.verifiers.length_limit import load_tokenizer_file
+
+        ctx.tokenizer = load_tokenizer_file(args.tokenizer)
+    spec = load_spec(args.spec)
+    try:
+        with open(args.samples, encoding="utf-8", errors="replace") as handle:
+            rows, bad = read_samples(handle, group_by="prompt")
+        for line in bad:
+            _say(f"{args.samples}:{line.line}: {line.error}")
+        if bad or not rows:
+            if not rows:
+                _say(f"error: {args.samples}: no samples")
+            return EXIT_INVALID
+        rules = [r.strip() for r in args.threshold.split(",") if r.strip()]
+        try:
+            report = run_audit(spec, [r.sample for r in rows], rules, ctx, probes)
+        except ValueError as exc:
+            _say(f"error: --threshold: {exc}")
+            return EXIT_USAGE
+    finally:
+        spec.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _render_audit(report, Console())
+    return EXIT_INVALID if report.open_findings else EXIT_OK
+
+
+def _render_audit(report: Any, console: Console) -> None:
+    """Findings first (model-like text printed literally), then what every probe earned."""
+    open_, accepted = report.open_findings, [f for f in report.findings if f.accepted]
+    console.print(Text(f"audit of {report.spec}: {len(open_)} finding(s), {len(accepted)} accepted; "
+                       f"rules {','.join(report.rules)}; honest median total {report.honest_median:.3g}; "
+                       f"{report.seconds:.1f} s"))
+    if report.findings:
+        table = Table(title="findings", show_lines=True)
+        for col in ("probe (hack)", "variant", "sample", "earned", "total / honest", "status"):
+            table.add_column(col)
+        for f in sorted(report.findings, key=lambda f: (f.accepted is not None, f.probe)):
+            earned = "\n".join(f"{e.reward}={e.value:.3g}: {e.reason}" for e in f.earned) or "-"
+            table.add_row(Text(f"{f.probe} ({f.hack})"), Text(f.variant), Text(f.prompt),
+                          Text(earned), Text(f"{f.total:.3g} / {f.honest_total:.3g} ({f.rule})"),
+                          Text("accepted: " + f.accepted if f.accepted else "FINDING"))
+        console.print(table)
+    summary = Table(title="probes")
+    for col in ("probe", "family", "hack", "completions", "best total", "rewards passed"):
+        summary.add_column(col)
+    for p in report.probes:
+        if p.completions:
+            summary.add_row(p.probe, p.family, p.hack, str(p.completions), f"{p.best_total:.3g}",
+                            ", ".join(sorted(p.passed)) or "-")
+    console.print(summary)
+    for entry in report.unused_accepts:
+        console.print(Text(f"note: audit accept entry {entry} matched no finding"))
+    for reward, n in report.errors.items():
+        console.print(Text(f"note: reward {reward!r} could not judge {n} probe completion(s)"))
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -96,6 +96,20 @@ class AdvantageConfig(_Block):
         return self.eps if "eps" in self.model_fields_set else None
 
 
+class AuditAccept(_Block):
+    """A finding of `rewardkit audit` that the spec's author accepts as an inherent risk."""
+
+    probe: str = Field(description="The probe's name or hack class (`rewardkit audit --list`), or `*`.")
+    rewards: list[str] = Field(default_factory=list, description="Rewards (or `total`) it may earn; empty: any.")
+    reason: str = Field(min_length=1, description="Why this is acceptable; shown in every audit report.")
+
+
+class AuditConfig(_Block):
+    """What `rewardkit audit` accepts for this spec."""
+
+    accept: list[AuditAccept] = Field(default_factory=list, description="Accepted findings, each with a reason.")
+
+
 class SpecConfig(_Block):
     """A whole spec file."""
 
@@ -105,6 +119,8 @@ class SpecConfig(_Block):
     rewards: list[RewardConfig] = Field(min_length=1, description="The rewards, scored in gate order.")
     advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
     train: dict[str, Any] | None = Field(None, description="Training settings (see `rewardkit.train_config`).")
+    audit: AuditConfig = Field(default_factory=AuditConfig, description="Findings of `rewardkit audit` this spec "
+                               "accepts, each with a reason.")
 
     @field_validator("version")
     @classmethod

@@ -1,4 +1,4 @@
-"""Small text helpers shared by the format, length and math verifiers."""
+"""Small text helpers shared by the format, length, math and tool-call verifiers."""
 
 from __future__ import annotations
 
@@ -30,3 +30,26 @@ def clip(text: str, width: int = 40) -> str:
 def one_line(message: str, width: int = 240) -> str:
     """Make any message (an exception text, say) fit on one line of bounded length."""
     return clip(" ".join(message.split()), width)
+
+
+def strip_thinking(text: str, tag: str = "think") -> str:
+    """The text without its `<think>...</think>` blocks (an unclosed one runs to the end).
+
+    An answer in the reasoning is not the answer: without this, `<think>\\boxed{42}</think>` and
+    a different final answer scored as 42 (found by `rewardkit audit`, probe think_vs_answer).
+    Linear time: one scan with `str.find`."""
+    open_tag, close_tag = f"<{tag}>", f"</{tag}>"
+    if open_tag not in text:
+        return text
+    out, i = [], 0
+    while True:
+        start = text.find(open_tag, i)
+        if start < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:start])
+        end = text.find(close_tag, start + len(open_tag))
+        if end < 0:
+            break
+        i = end + len(close_tag)
+    return "".join(out)

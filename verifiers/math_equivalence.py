@@ -22,7 +22,7 @@ from pydantic import Field, StrictStr
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
 from rewardkit.verifiers._math.extract import Extracted, extract_answer, gold_parse_input
-from rewardkit.verifiers._text import clip, one_line, sample_text
+from rewardkit.verifiers._text import clip, one_line, sample_text, strip_thinking
 from rewardkit.verifiers._worker_pool import Task, WorkerPool
 
 WORKER_MODULE = "rewardkit.verifiers._math.worker"
@@ -43,6 +43,9 @@ class MathEquivalenceArgs(VerifierArgs):
         "itself), or `auto`: boxed, else tag, else full.")
     answer_tag: str = Field("answer", pattern=r"^[A-Za-z][\w-]*$",
                             description="Tag name for the tag extraction (<answer>...</answer>).")
+    ignore_thinking: bool = Field(
+        True, description="Drop <think>...</think> blocks before extracting: an answer inside the reasoning "
+        "never counts (an unclosed <think> runs to the end).")
     tail_chars: int = Field(
         4000, gt=0, description="For `full` extraction: only the last this many characters are searched "
         "(the final answer is at the end; this bounds the cost of very long completions).")
@@ -124,7 +127,10 @@ class MathEquivalence(Verifier):
             gold_inputs = [gold_parse_input(g) for g in golds]
         except (KeyError, ValueError) as exc:
             return Score.failed(one_line(str(exc).strip("\"'")))
-        found = extract_answer(sample_text(sample), a.extract, a.answer_tag, a.tail_chars)
+        text = sample_text(sample)
+        if a.ignore_thinking:
+            text = strip_thinking(text)
+        found = extract_answer(text, a.extract, a.answer_tag, a.tail_chars)
         if found is None:
             return Score(0.0, _nothing_found(a.extract, a.answer_tag))
         return gold_inputs, found

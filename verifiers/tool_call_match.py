@@ -55,6 +55,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
+from rewardkit.verifiers._text import strip_thinking
 from rewardkit.verifiers._tool_calls.bfcl import (
     NORMALIZERS,
     CallRule,
@@ -133,6 +134,9 @@ class ToolCallMatchArgs(VerifierArgs):
     max_chars: int = Field(
         200_000, ge=1, description="Completions longer than this are not parsed and score low (bounded time)."
     )
+    ignore_thinking: bool = Field(
+        True, description="Drop <think>...</think> blocks of a text completion before parsing: calls written "
+        "inside the reasoning are not made (an unclosed <think> runs to the end).")
     pool_min_batch: int | None = Field(
         None,
         ge=1,
@@ -197,8 +201,11 @@ class ToolCallMatch(Verifier):
             return Score.failed(f"bad data: {_one_line(exc)}")
         low, high = self._bounds
         try:
+            completion = sample.get("completion", "")
+            if a.ignore_thinking and isinstance(completion, str):
+                completion = strip_thinking(completion)
             preds = parse_completion(
-                sample.get("completion", ""),
+                completion,
                 python_syntax=a.python_syntax,
                 max_calls=a.max_calls,
                 max_chars=a.max_chars,
