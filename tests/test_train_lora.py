@@ -122,3 +122,20 @@ def test_export_merged_loads_with_plain_transformers(tiny: str, tmp_path: Path) 
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, run.model(input_ids=ids).logits, atol=1e-5)
     assert (out / "tokenizer_config.json").is_file()
+
+
+def test_export_merged_of_a_full_run_is_its_checkpoint_model(tiny: str, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    run_dir = gdpo.train(DEMO, overrides={"model": tiny, "steps": 1, "progress": False, "eval_every": 0,
+                                          "output_dir": str(tmp_path / "run")})
+    out = tmp_path / "merged"
+    assert cli_main(["export", "merged", str(run_dir), "-o", str(out)]) == 0
+    saved = load_file(checkpoint.find(run_dir) / "model" / "model.safetensors")
+    exported = load_file(out / "model.safetensors")
+    assert saved.keys() == exported.keys() and all(torch.equal(saved[k], exported[k]) for k in saved)
+
+
+def test_export_of_a_folder_without_checkpoints_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli_main(["export", "merged", str(tmp_path), "-o", str(tmp_path / "out")]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
