@@ -194,3 +194,27 @@ def test_verls_gdpo_on_manager_output_equals_gdpo_verl(manager_runs: list[dict[s
     ours = gdpo_verl(grouped, spec.weights, lengths)
     np.testing.assert_allclose([ours[g, n] for g, n in where], verl["gdpo"], rtol=0, atol=TOL)
     assert len({round(a, 4) for a in verl["gdpo"]}) > 2  # not a degenerate batch
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_export_verl_overrides_compose_with_verls_own_config(tmp_path: Path, batch: bool) -> None:
+    from rewardkit.integrations.verl_export import verl_overrides
+
+    spec_path = ROOT / "specs" / "demo.yaml"
+    with load_spec(spec_path) as spec:
+        overrides = verl_overrides(spec, spec_path, batch=batch)
+    keys = ["algorithm.adv_estimator", "algorithm.gdpo_reward_keys", "algorithm.gdpo_reward_weights",
+            "reward.reward_manager.name", "reward.reward_manager.source", "reward.custom_reward_function.name",
+            "reward.custom_reward_function.reward_kwargs", "actor_rollout_ref.rollout.n", "data.train_batch_size",
+            "data.max_response_length", "actor_rollout_ref.actor.optim.lr", "trainer.total_training_steps"]
+    [result] = run_verl([{"kind": "overrides", "overrides": overrides, "keys": keys}], tmp_path)
+    values = result["values"]
+    assert values["algorithm.adv_estimator"] == "gdpo"
+    assert values["algorithm.gdpo_reward_keys"] == ["format", "correct", "short"]
+    assert values["algorithm.gdpo_reward_weights"] == [1.0, 1.0, 1.0]
+    assert values["reward.custom_reward_function.reward_kwargs"]["spec"] == str(spec_path)
+    assert values["actor_rollout_ref.rollout.n"] == 8 and values["data.train_batch_size"] == 8
+    assert values["data.max_response_length"] == 6 and values["trainer.total_training_steps"] == 300
+    assert values["reward.reward_manager.name"] == ("RewardkitRewardManager" if batch else "naive")
+    assert values["reward.reward_manager.source"] == ("importlib" if batch else "register")
+    assert result["function"] == ("compute_score_batch" if batch else "compute_score")

@@ -4,6 +4,7 @@
 
 `gdpo` job: verl's `compute_gdpo_outcome_advantage` on given rewards, groups and response lengths,
 called directly and through the trainer's own dispatch (`ray_trainer.compute_advantage`).
+`overrides` job: verl's Hydra config composed with `rewardkit export verl`'s overrides.
 `managers` job: the data file (written by `rewardkit export verl-data`) read by verl's
 `RLHFDataset`, prompts through the tokenizer's chat template, responses tokenized, a real
 `DataProto`; then every reward manager that runs without a GPU scores it through verl's own loader
@@ -48,6 +49,28 @@ def gdpo_job(job: dict[str, Any]) -> dict[str, Any]:
     out = compute_advantage(data, adv_estimator="gdpo", norm_adv_by_std_in_grpo=config.norm_adv_by_std_in_grpo,
                             config=config)
     return {"advantages": _per_sample(out.batch["advantages"], lengths), "direct": _per_sample(direct, lengths)}
+
+
+def overrides_job(job: dict[str, Any]) -> dict[str, Any]:
+    """verl's own Hydra config (`verl/trainer/config/ppo_trainer.yaml`, as `main_ppo` composes it) with
+    the overrides `rewardkit export verl` printed, and the reward function it then loads."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    import verl
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        cfg = compose(config_name="ppo_trainer", overrides=job["overrides"])
+    fn = get_custom_reward_fn(cfg)
+    return {"values": {key: _plain_config(OmegaConf.select(cfg, key)) for key in job["keys"]},
+            "function": fn.args[0].__name__ if fn is not None else None}
+
+
+def _plain_config(value: Any) -> Any:
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
 def _token_batch(lengths: np.ndarray, prompt_len: int) -> Any:
@@ -186,6 +209,7 @@ def _plain(value: Any) -> Any:
 
 if __name__ == "__main__":
     jobs = json.loads(open(sys.argv[1], encoding="utf-8").read())  # a list: one interpreter start for all
-    result = [{"gdpo": gdpo_job, "managers": managers_job}[job["kind"]](job) for job in jobs]
+    kinds = {"gdpo": gdpo_job, "managers": managers_job, "overrides": overrides_job}
+    result = [kinds[job["kind"]](job) for job in jobs]
     with open(sys.argv[2], "w", encoding="utf-8") as handle:
         json.dump(result, handle)

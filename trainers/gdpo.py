@@ -354,11 +354,13 @@ def score(run: Run, rollouts: Rollouts) -> ScoreTable:
     return run.spec.score(rollouts.samples(run.cfg.prompt_field), ctx)
 
 
-def advantages(run: Run, table: ScoreTable, group_size: int) -> np.ndarray:
-    """One advantage per completion, `[groups, group_size]`, by the spec's method."""
+def advantages(run: Run, table: ScoreTable, group_size: int, lengths: list[int] | None = None) -> np.ndarray:
+    """One advantage per completion, `[groups, group_size]`, by the spec's method (`lengths`, the
+    completions' token counts, are for methods that weigh by them: `gdpo_verl`)."""
     values = table.values.reshape(-1, group_size, len(table.reward_names))
+    grid = None if lengths is None else np.asarray(lengths, dtype=np.float64).reshape(-1, group_size)
     adv = compute_advantages(values, run.spec.weights, method=run.adv.method, eps=run.adv.eps,
-                             batch_norm=run.adv.batch_norm, leave_one_out=run.adv.leave_one_out)
+                             batch_norm=run.adv.batch_norm, leave_one_out=run.adv.leave_one_out, lengths=grid)
     return np.nan_to_num(np.asarray(adv, dtype=np.float64), nan=0.0)
 
 
@@ -487,7 +489,7 @@ def train_step(run: Run, guard: ErrorGuard | None = None) -> dict[str, float]:
     t2 = time.perf_counter()
     if guard is not None:
         guard.observe(step, table)
-    adv = advantages(run, table, cfg.group_size)
+    adv = advantages(run, table, cfg.group_size, [len(ids) for ids in rollouts.completion_ids])
     lr = float(run.scheduler.get_last_lr()[0])
     stats = update(run, rollouts, adv)
     t3 = time.perf_counter()

@@ -56,9 +56,13 @@ def verl_overrides(spec: Any, spec_path: str | Path, batch: bool = False) -> lis
         f"+reward.custom_reward_function.reward_kwargs.spec={Path(spec_path).resolve()}",
     ]
     train = getattr(spec, "train", None)
+    model = _model_path(train.model, Path(spec_path)) if train is not None else None
+    if any(getattr(r.verifier.args, "unit", None) == "tokens" for r in spec.rewards):
+        # token-length rewards count with the policy's tokenizer (a folder with tokenizer.json)
+        lines.append(f"+reward.custom_reward_function.reward_kwargs.tokenizer={model or '<policy tokenizer folder>'}")
     if train is not None:
         lines += [
-            f"actor_rollout_ref.model.path={train.model}",
+            f"actor_rollout_ref.model.path={model}",
             f"actor_rollout_ref.rollout.n={train.group_size}",
             f"data.train_batch_size={train.prompts_per_step}",
             f"data.max_response_length={train.max_new_tokens}",
@@ -66,6 +70,12 @@ def verl_overrides(spec: Any, spec_path: str | Path, batch: bool = False) -> lis
             f"trainer.total_training_steps={train.steps}",
         ]
     return lines
+
+
+def _model_path(model: str, spec_path: Path) -> str:
+    """A model path next to the spec, made absolute (verl runs from elsewhere); a hub name as is."""
+    local = (spec_path.resolve().parent / model) if not Path(model).is_absolute() else Path(model)
+    return str(local.resolve()) if local.exists() or model.startswith(("./", "../")) else model
 
 
 def verl_rows(rows: Sequence[dict[str, Any]], spec: Any = None, prompt_field: str = "prompt",
