@@ -56,9 +56,8 @@ def overrides_job(job: dict[str, Any]) -> dict[str, Any]:
     the overrides `rewardkit export verl` printed, and the reward function it then loads."""
     from pathlib import Path
 
-    from hydra import compose, initialize_config_dir
-
     import verl
+    from hydra import compose, initialize_config_dir
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
     config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
