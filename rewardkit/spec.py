@@ -96,7 +96,30 @@ def load_spec(path: str | FilePath) -> Spec:
 
 
 def load_spec_text(text: str, file: str = "<spec>") -> Spec:
-    """Like `load_spec`, from text; `file` is the name used in error messages."""
+    """Like `load_spec`, from text; `file` is the name used in error messages.
+
+    Example: two rewards, the second gated on the first; every problem of a bad spec is reported
+    at once, with its line and column.
+
+    >>> spec = load_spec_text('''
+    ... version: 1
+    ... name: demo
+    ... rewards:
+    ...   - {name: correct, verifier: exact_match, args: {reference: answer}}
+    ...   - {name: brief, verifier: length_limit, args: {unit: words, max_length: 3}, when: correct >= 1}
+    ... ''')
+    >>> table = spec.score([{"completion": "4", "answer": "4"}, {"completion": "five", "answer": "4"}])
+    >>> table.values.tolist()
+    [[1.0, 1.0], [0.0, 0.0]]
+    >>> table.cells[1][1].reason
+    'gated: `correct >= 1` is false'
+    >>> spec.close()
+    >>> load_spec_text("version: 1\\nname: x\\nrewards:\\n  - {name: a, verifier: exact_mach}\\n")
+    Traceback (most recent call last):
+      ...
+    rewardkit.errors.SpecError: <spec>: 1 problem
+      <spec>:4:25: rewards[0].verifier: unknown verifier 'exact_mach'; did you mean 'exact_match'? ...
+    """
     try:
         data, positions = load_with_positions(text)
     except YamlProblem as exc:

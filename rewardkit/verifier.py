@@ -55,7 +55,28 @@ class ScoringContext:
 
 
 class Verifier:
-    """Base class. Subclasses set `name`, `Args`, and override `score` or `score_batch`."""
+    """Base class. Subclasses set `name`, `Args`, and override `score` or `score_batch`.
+
+    Example: a verifier in ten lines. A spec uses it as `verifier: my_module:Shout` (the spec's
+    folder is importable), or by name once a package lists it in the `rewardkit.verifiers`
+    entry-point group.
+
+    >>> from rewardkit import Score, ScoringContext, Verifier, VerifierArgs
+    >>> class ShoutArgs(VerifierArgs):
+    ...     min_ratio: float = 0.5
+    >>> class Shout(Verifier):
+    ...     '''1 when at least `min_ratio` of the letters are upper case.'''
+    ...     name = "shout"
+    ...     Args = ShoutArgs
+    ...     def score(self, sample, ctx):
+    ...         letters = [c for c in sample["completion"] if c.isalpha()]
+    ...         ratio = sum(c.isupper() for c in letters) / max(1, len(letters))
+    ...         return Score(float(ratio >= self.args.min_ratio), f"{ratio:.0%} upper case")
+    >>> shout = Shout(ShoutArgs(min_ratio=0.8))
+    >>> [s.reason for s in shout.score_batch([{"completion": "HELLO there"}, {"completion": "LOUD"}],
+    ...                                      ScoringContext())]
+    ['50% upper case', '100% upper case']
+    """
 
     name: ClassVar[str] = ""
     Args: ClassVar[type[VerifierArgs]] = VerifierArgs

@@ -125,6 +125,23 @@ def trl_reward_functions(spec: Spec, ctx: ScoringContext | None = None,
     without it the spec uses its own defaults. With `log_reasons`, each reward's reason (and error)
     per completion goes to TRL's completions table through its `log_extra` hook, and the share of
     gated and errored cells to its metrics through `log_metric`.
+
+    Example: TRL calls each function with the batch's prompts, completions and data columns; a
+    gated reward sees the other rewards' scores for the same completion.
+
+    >>> from rewardkit import load_spec_text
+    >>> spec = load_spec_text('''
+    ... version: 1
+    ... name: demo
+    ... rewards:
+    ...   - {name: correct, verifier: exact_match, args: {reference: answer}}
+    ...   - {name: brief, verifier: length_limit, args: {unit: words, max_length: 3}, when: correct >= 1}
+    ... ''')
+    >>> correct, brief = trl_reward_functions(spec)
+    >>> batch = {"prompts": ["2+2?", "2+2?"], "completions": ["4", "five"], "answer": ["4", "4"]}
+    >>> correct(**batch), brief(**batch), reward_weights(spec)
+    ([1.0, 0.0], [1.0, 0.0], [1.0, 1.0])
+    >>> spec.close()
     """
     scorer = SpecScorer(spec, ctx, log_reasons=log_reasons)
     return [RewardColumn(scorer, j) for j in range(len(scorer.reward_names))]
