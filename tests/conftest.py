@@ -28,3 +28,12 @@ def process() -> Iterator[Sandbox]:
     sb = select_backend("process")
     yield sb
     sb.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_verdict_cache() -> Iterator[None]:
+    """Each test starts with an empty code-verdict cache, so run counts do not depend on order."""
+    from rewardkit.verifiers._code.verdicts import VERDICTS
+
+    VERDICTS.clear()
+    yield

@@ -15,6 +15,7 @@ from rewardkit.sandbox import Sandbox
 from rewardkit.spec import load_spec
 from rewardkit.verifier import Score, ScoringContext
 from rewardkit.verifiers._code import runs as code_runs
+from rewardkit.verifiers._code.verdicts import VERDICTS
 from rewardkit.verifiers.bug_detector import BugDetector
 from rewardkit.verifiers.code_tests import CodeTests
 
@@ -133,6 +134,7 @@ def test_code_tests_then_bug_detector_share_runs(process: Sandbox) -> None:
 def test_concurrent_verifiers_share_runs(process: Sandbox) -> None:
     """The engine scores rewards of one gate level in threads: both claim, neither repeats."""
     for _ in range(3):
+        VERDICTS.clear()  # sharing within one batch is the point here, not the cache across batches
         counting = Counting(process)
         ctx = ScoringContext(sandbox=counting)
         with ThreadPoolExecutor(2) as pool:

@@ -27,6 +27,7 @@ from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox, get_sand
 from rewardkit.verifier import Sample, Score, ScoringContext, VerifierArgs, field_value
 from rewardkit.verifiers._code.cases import TestCase, TestDataError, parse_tests
 from rewardkit.verifiers._code.extract import compile_problem, extract_program
+from rewardkit.verifiers._code.verdicts import VERDICTS, VerdictCache
 from rewardkit.verifiers._text import one_line, sample_text
 
 HARNESS_SOURCE = Path(__file__).with_name("harness.py").read_text(encoding="utf-8")
@@ -54,6 +55,9 @@ class CodeRunArgs(VerifierArgs):
     max_program_chars: int = Field(100_000, ge=1, description="longer programs score 0 without running")
     stop_at_first_failure: bool = Field(
         False, description="stop a sample's tests at its first failure (saves runs; the rest count as failed)")
+    cache_verdicts: bool = Field(
+        True, description="reuse the judged run of an identical (program, test, limits, backend) from earlier "
+        "batches and steps; only runs that ended on their own are kept, never timeouts or sandbox errors")
 
 
 @dataclass(frozen=True)
@@ -236,8 +240,9 @@ def failure_text(number: int, outcome: Outcome) -> str:
 class RunCache:
     """Claim-run-share of test runs in `ctx.cache` (see the module docstring)."""
 
-    def __init__(self, ctx: ScoringContext, sandbox: Sandbox) -> None:
+    def __init__(self, ctx: ScoringContext, sandbox: Sandbox, verdicts: VerdictCache | None = VERDICTS) -> None:
         self.cache = ctx.cache
+        self.verdicts = verdicts  # across batches and steps (see verdicts.py); None: always run
         self.sandbox = sandbox
         self.workers = ctx.workers
         self.backend = getattr(sandbox, "name", "") or type(sandbox).__name__
@@ -249,11 +254,17 @@ class RunCache:
         futures: list[Future[Outcome]] = []
         for i, key in enumerate(keys):
             fresh: Future[Outcome] = Future()
+            known = self.verdicts.get(key) if self.verdicts is not None and key not in self.cache else None
+            if known is not None:
+                fresh.set_result(known)
             got = self.cache.setdefault(key, fresh)  # atomic for a dict: one claimer per key
-            if got is fresh:
+            if got is fresh and known is None:
                 owned[key] = (fresh, i)
             futures.append(got)
         self._run_owned(jobs, owned)
+        if self.verdicts is not None:
+            for key, (future, _) in owned.items():
+                self.verdicts.put(key, future.result())
         return [f.result() for f in futures]
 
     def _run_owned(self, jobs: Sequence[tuple[str, TestCase, Limits]],
@@ -417,7 +428,7 @@ class ProgramVerifier(SandboxUser):
         outcomes: list[list[Outcome]] = [[] for _ in plans]
         if any(p.compile_error is None and p.data_error is None for p in plans):
             try:
-                runner = RunCache(ctx, self._sandbox(ctx))
+                runner = RunCache(ctx, self._sandbox(ctx), VERDICTS if self.args.cache_verdicts else None)
                 stop = self._stop if self.args.stop_at_first_failure else None
                 outcomes = run_plans(plans, runner, self.args, stop)
             except Exception as exc:  # noqa: BLE001 - no sandbox: every sample is unjudged, none raises
