@@ -44,6 +44,7 @@ from . import checkpoint, logprobs, lora, runlog
 from .batching import Batch, build_batch, plan_chunks, token_logprobs
 from .data import batch_indices, encode_prompts, render_prompt
 from .error_guard import ErrorGuard
+from .hack_signals import HackSignals, gated_on
 from .loss import policy_loss
 from .rollout import (
     Engine,
@@ -574,12 +575,14 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     names = run.spec.reward_names
     guard = ErrorGuard(names, cfg.error_window, cfg.max_error_share, _console)
     watch = SignalWatch(names, _console)
+    hacks = HackSignals(names, gated_on(run.spec), _console)
     saved_at = -1
     try:
         with runlog.graceful_interrupt(run), runlog.progress(cfg.progress, cfg.steps, run.step) as report:
             while run.step < cfg.steps and not run.stop_requested:
                 metrics = train_step(run, guard)
                 watch.observe(run.step, metrics)
+                hacks.observe(run.step, metrics)  # adds signal/... numbers to the logged metrics
                 if cfg.eval_every and run.eval_rows and (run.step % cfg.eval_every == 0 or run.step == cfg.steps):
                     t = time.perf_counter()
                     metrics.update(evaluate(run))
