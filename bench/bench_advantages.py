@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_advantages_trl import TRL_SETTINGS, _trl_advantages  # noqa: E402
+from test_advantages_trl import TRL_SETTINGS, _trl_advantages
 
-from rewardkit.advantages import compute_advantages, method_names  # noqa: E402
+from rewardkit.advantages import compute_advantages, method_names
 
 SHAPES = [(16, 8, 3), (128, 16, 3), (1024, 16, 4)]
 

@@ -165,7 +165,7 @@ def run_rollout(args: argparse.Namespace) -> dict[str, Any]:
                                         model.generation_config.pad_token_id)
                 _sync(device)
                 timings.append(time.perf_counter() - t0)
-        except Exception as exc:  # report and fall back: the generate row above still counts
+        except Exception as exc:  # noqa: BLE001 - report and fall back: the generate row above still counts
             out["static_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
             print(f"static loop (compile_step={compile_step}) failed: {out['static_error']}", file=sys.stderr)
             continue
@@ -208,7 +208,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
             results[mode] = {**mean, "peak_gb": _peak_gb(args.device), "trainable": trainable,
                              "fits": _largest_fit(run, args, np)}
-        except Exception as exc:  # one mode failing (out of memory, say) leaves the others
+        except Exception as exc:  # noqa: BLE001 - one mode failing (out of memory, say) leaves the others
             results[mode] = {"error": f"{type(exc).__name__}: {str(exc)[:240]}"}
         print("PART " + json.dumps({mode: results[mode]}), flush=True)  # what a timeout leaves
         del run

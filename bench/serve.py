@@ -35,7 +35,7 @@ RK = str(Path(sys.executable).parent / "rewardkit")
 READY = re.compile(r"ready on (http://\S+)")
 
 
-# -- data ----------------------------------------------------------------------------------------
+# --- data -----------------------------------------------------------------------------------------
 def cheap_samples(n: int, seed: int = 0) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
@@ -67,7 +67,7 @@ def verify_body(sample: dict[str, Any]) -> dict[str, Any]:
                                      "content": [{"type": "output_text", "text": sample["completion"]}]}]}}
 
 
-# -- processes -------------------------------------------------------------------------------
+# --- processes ------------------------------------------------------------------------------------
 class Proc:
     def __init__(self, cmd: list[str], ready: re.Pattern[str] | None = None, url: str | None = None) -> None:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
@@ -131,7 +131,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# -- load ------------------------------------------------------------------------------------
+# --- load -----------------------------------------------------------------------------------------
 async def load(url: str, path: str, bodies: list[dict[str, Any]], clients: int, samples_per_body: int,
                retry_503: bool = False) -> dict[str, Any]:
     """Send every body once over `clients` concurrent connections; latency per request."""
@@ -186,7 +186,7 @@ def in_process(spec_path: Path, samples: list[dict[str, Any]], size: int) -> flo
         return len(samples) / (time.perf_counter() - t0)
 
 
-# -- sections --------------------------------------------------------------------------------
+# --- sections -------------------------------------------------------------------------------------
 def concurrency_table(name: str, spec: Path, samples: list[dict[str, Any]], per_request: int,
                       rounds: dict[int, int]) -> list[str]:
     rows = [f"| {name} | clients | requests x samples | samples/s | p50 ms | p99 ms | statuses |", "|---|---:|---|---:|---:|---:|---|"]

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rewardkit.verifier import ScoringContext, Verifier  # noqa: E402
+from rewardkit.verifier import ScoringContext, Verifier
 
 GROUP = 8
 FILLER = [
@@ -112,7 +112,7 @@ def format_samples(math: Sequence[dict[str, Any]], seed: int = 1) -> list[dict[s
     return out
 
 
-# -- timing ----------------------------------------------------------------------------------------
+# --- timing ---------------------------------------------------------------------------------------
 # Wall time on a shared 2-core box swings with other people's load. Two steadier measures go next
 # to it: CPU time (this process plus the worker processes that do the work), and an estimate of the
 # wall time on an idle machine: the wall time minus the time each working process spent runnable
@@ -225,7 +225,7 @@ def train_tokenizer(texts: list[str], path: str) -> None:
     tok.save(path)
 
 
-# -- math: ours vs raw math-verify -----------------------------------------------------------------
+# --- math: ours vs raw math-verify ----------------------------------------------------------------
 def raw_math_verify(samples: Sequence[dict[str, Any]]) -> list[bool]:
     """What a user would write: parse the gold (in the same delimited form our verifier hands
     math-verify, so both do the same maths) and the whole completion, then verify."""

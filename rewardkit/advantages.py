@@ -49,7 +49,7 @@ ArrayT = TypeVar("ArrayT")
 _MAX_ENUMERATED_GROUPS = 2_000_000
 
 
-# --- backends ------------------------------------------------------------------------------------
+# --- backends -------------------------------------------------------------------------------------
 # Two tiny op tables with the same surface, so that the formulas below are written once and run
 # natively on either library (no round trip through numpy for tensors, device and dtype kept).
 

@@ -54,7 +54,7 @@ class RewardClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- endpoints ----------------------------------------------------------------------------
+    # --- endpoints --------------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
         return self._call("GET", "/spec")
 
@@ -92,7 +92,7 @@ class RewardClient:
                                      f"{spec.path} has {spec.reward_names}; point --remote at a server of this spec")
         return RemoteSpec(spec, self)
 
-    # -- transport ----------------------------------------------------------------------------
+    # --- transport --------------------------------------------------------------------------------
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 

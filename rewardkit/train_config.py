@@ -37,7 +37,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # --- model and tokenizer -------------------------------------------------------------------
+    # --- model and tokenizer ----------------------------------------------------------------------
     model: str = Field(
         description="Policy to train: a local folder written by `save_pretrained` or a hub id; "
         "loaded with `AutoModelForCausalLM.from_pretrained`."
@@ -90,7 +90,7 @@ class TrainConfig(BaseModel):
         "[tokens x vocab] logits for the whole pass (0 = all at once). Worth it for large vocabularies.",
     )
 
-    # --- data ----------------------------------------------------------------------------------
+    # --- data -------------------------------------------------------------------------------------
     data: str = Field(description="Training prompts: a local .jsonl or .parquet file, one row per prompt.")
     prompt_field: str = Field(
         "prompt",
@@ -107,7 +107,7 @@ class TrainConfig(BaseModel):
         16, ge=1, description="Rows checked against the verifiers' required fields before the first step."
     )
 
-    # --- rollouts ------------------------------------------------------------------------------
+    # --- rollouts ---------------------------------------------------------------------------------
     prompts_per_step: int = Field(8, ge=1, description="Prompts (groups) sampled per step.")
     group_size: int = Field(8, ge=2, description="Completions generated per prompt; advantages are normalized within a group.")
     max_prompt_tokens: int | None = Field(
@@ -118,7 +118,7 @@ class TrainConfig(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold (1 = off).")
     top_k: int = Field(0, ge=0, description="Top-k sampling (0 = off).")
 
-    # --- optimization --------------------------------------------------------------------------
+    # --- optimization -----------------------------------------------------------------------------
     optimizer: Literal["adamw", "adam", "sgd"] = Field("adamw", description="Torch optimizer.")
     lr: float = Field(1e-6, gt=0, description="Peak learning rate.")
     weight_decay: float = Field(0.0, ge=0, description="Weight decay (decoupled for adamw).")
@@ -147,7 +147,7 @@ class TrainConfig(BaseModel):
         "sequence_mean: average per completion, then over completions (GRPO paper).",
     )
 
-    # --- run -----------------------------------------------------------------------------------
+    # --- run --------------------------------------------------------------------------------------
     steps: int = Field(100, ge=1, description="Training steps (one step = one batch of rollouts).")
     seed: int = Field(0, description="Seeds data order, sampling and initialization; runs repeat exactly on CPU.")
     checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every N steps (0 = only at the end).")

@@ -1,6 +1,6 @@
 """Sandboxed execution of untrusted programs (model outputs). Nothing here runs them in-process."""
 
-from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox, Status, get_sandbox
+from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox, Status
 from rewardkit.sandbox.select import SandboxUnavailable, available_backends, select_backend
 
 __all__ = [
@@ -11,6 +11,5 @@ __all__ = [
     "SandboxUnavailable",
     "Status",
     "available_backends",
-    "get_sandbox",
     "select_backend",
 ]

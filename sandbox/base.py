@@ -82,10 +82,3 @@ class Sandbox(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def get_sandbox(backend: str = "auto", **options: object) -> Sandbox:
-    """`docker`, `bwrap`, `process`, or `auto` (strongest available). Implemented in issue 4."""
-    from rewardkit.sandbox.select import select_backend
-
-    return select_backend(backend, **options)

@@ -218,7 +218,7 @@ class BwrapSandbox(PooledSandbox):
                  "namespaces, scratch wiped and processes killed in between") +
                 ". Does not stop: kernel exploits, CPU/memory-bandwidth contention with the host.")
 
-    # -- warm pool ----------------------------------------------------------------------------
+    # --- warm pool --------------------------------------------------------------------------------
     def request(self, program: Program) -> dict[str, Any]:
         return {**super().request(program), "nproc_extra": 2}  # the runner and bwrap's monitor
 
@@ -258,7 +258,7 @@ class BwrapSandbox(PooledSandbox):
         if self._spawner is not None:
             self._spawner.shutdown(wait=False)
 
-    # -- one namespace per run ----------------------------------------------------------------
+    # --- one namespace per run --------------------------------------------------------------------
     def argv(self, program: Program, file_fds: list[tuple[int, str]], status_fd: int,
              etc_args: list[str]) -> list[str]:
         lim = program.limits

@@ -12,11 +12,12 @@ from __future__ import annotations
 import atexit
 import base64
 import json
+import logging
 import queue
 import select
 import threading
 import time
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
@@ -27,8 +28,10 @@ from rewardkit.sandbox.base import Program, RunResult, Sandbox
 from rewardkit.sandbox.local import Watched, is_script, resolve_command, sandbox_error, verdict
 from rewardkit.sandbox.process import base_env
 
+LOG = logging.getLogger("rewardkit.sandbox")
 
-class Worker:
+
+class Worker(ABC):
     """One warm sandbox: send a request line, read a response line."""
 
     def __init__(self) -> None:
@@ -184,8 +187,11 @@ class PooledSandbox(Sandbox):
             return
         try:
             self._pool.put(self._new_worker())
-        except Exception:  # noqa: BLE001 - the pool shrinks by one; the others keep serving
-            pass
+        except Exception as exc:  # noqa: BLE001 - the pool shrinks by one; the others keep serving
+            with self._lock:
+                left = len(self._all)
+            LOG.warning("%s sandbox: a broken warm sandbox could not be replaced (%s: %s); %d of %d left",
+                        self.name or type(self).__name__, type(exc).__name__, exc, left, self.pool_size)
 
     def stray_processes(self) -> list[int]:
         """Host pids running as a pooled sandbox's uid that are not its machinery: processes that

@@ -145,14 +145,14 @@ def run_script(argv, env, status_fd):
             return
         try:
             name = _encode(_name_of(_type(exc)), "ascii", "replace")[:80]
-        except _BaseException:  # noqa: BLE001
+        except _BaseException:
             name = b"?"
         try:
             st = _fstat(status_fd)
             if channel is None or (st.st_dev, st.st_ino) != channel:
                 raise OSError("status channel replaced")
             _write(status_fd, b"uncaught %d %s\n" % (code, name))
-        except _BaseException:  # noqa: BLE001 - no channel: end now, still failing
+        except _BaseException:  # no channel: end now, still failing
             _exit(code)
 
     script = os.path.abspath(argv[0])
@@ -188,28 +188,28 @@ def run_script(argv, env, status_fd):
                 code = 1
                 try:
                     _write(2, _encode(_str(value) + "\n", "utf-8", "backslashreplace"))
-                except _BaseException:  # noqa: BLE001
+                except _BaseException:
                     pass
-        except _BaseException as exc:  # noqa: BLE001 - the program's own uncaught error
+        except _BaseException as exc:  # the program's own uncaught error
             report(1, exc)
             _print_traceback(exc, script, _format, _write)
             try:
                 out.flush()
-            except _BaseException:  # noqa: BLE001
+            except _BaseException:
                 pass
             _exit(1)
         try:
             threading._shutdown()  # type: ignore[attr-defined]  # wait for non-daemon threads, like interpreter exit
-        except _BaseException:  # noqa: BLE001
+        except _BaseException:
             pass
         try:
             atexit._run_exitfuncs()
-        except _BaseException:  # noqa: BLE001
+        except _BaseException:
             pass
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except _BaseException:  # noqa: BLE001 - e.g. the file size limit hit while flushing
+            except _BaseException:  # e.g. the file size limit hit while flushing
                 code = code or 120
     finally:
         _exit(code & 0xFF)

@@ -46,7 +46,7 @@ def fresh_process(monkeypatch: pytest.MonkeyPatch) -> list[Counting]:
         opened.append(Counting(select_backend("process")))
         return opened[-1]
 
-    monkeypatch.setattr(code_runs, "get_sandbox", open_counted)
+    monkeypatch.setattr(code_runs, "select_backend", open_counted)
     monkeypatch.setattr(code_runs, "_SHARED", {})
     monkeypatch.setattr(code_runs, "_ANNOUNCED", set())
     return opened

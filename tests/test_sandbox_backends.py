@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.sandbox import Limits, Program, Sandbox, get_sandbox, uidpool
+from rewardkit.sandbox import Limits, Program, Sandbox, uidpool
 from rewardkit.sandbox.select import BACKENDS, SandboxUnavailable, select_backend, unavailable_reason
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,16 +38,16 @@ def py(code: str, stdin: str = "", **limits: float) -> Program:
     return Program(files={"main.py": textwrap.dedent(code)}, stdin=stdin, limits=Limits(**limits))  # type: ignore[arg-type]
 
 
-# -- selection ---------------------------------------------------------------------------------
+# --- selection ------------------------------------------------------------------------------------
 
 def test_unknown_backend_names_the_valid_ones() -> None:
     with pytest.raises(SandboxUnavailable, match="valid: auto, docker, bwrap, process"):
-        get_sandbox("firejail")
+        select_backend("firejail")
 
 
 def test_auto_takes_the_strongest_available() -> None:
     first = next(name for name in BACKENDS if unavailable_reason(name) is None)
-    with get_sandbox("auto") as sb:
+    with select_backend("auto") as sb:
         assert sb.name == first
         assert "not" in sb.isolation().lower()
 
@@ -60,7 +60,7 @@ def test_docker_without_the_image_is_a_clear_error() -> None:
         select_backend("docker", image="rewardkit-no-such-image:0")
 
 
-# -- the contract, per backend ------------------------------------------------------------------
+# --- the contract, per backend --------------------------------------------------------------------
 
 def test_stdin_stdout_stderr_and_exit_code(sandbox: Sandbox) -> None:
     r = sandbox.run(py("""
@@ -107,12 +107,12 @@ def test_batch_keeps_order_and_bounds_concurrency(sandbox: Sandbox) -> None:
 
 
 def test_closed_sandbox_refuses_politely() -> None:
-    with get_sandbox("process") as sb:
+    with select_backend("process") as sb:
         pass
     assert sb.run(py("print(1)")).status == "sandbox_error"
 
 
-# -- cleanup after the caller crashes --------------------------------------------------------
+# --- cleanup after the caller crashes -------------------------------------------------------------
 
 CHILD = """
 import sys
@@ -205,7 +205,7 @@ def test_nothing_survives_a_crashed_caller(backend: str) -> None:
             assert fresh.run(py("print('fresh')")).stdout == "fresh\n"
 
 
-# -- docker specifics ----------------------------------------------------------------------------
+# --- docker specifics -----------------------------------------------------------------------------
 
 def test_docker_pool_heals_and_close_removes_containers() -> None:
     _skip_if_absent("docker")

@@ -68,7 +68,7 @@ class WorkerPool:
         self._closed = False
         self.kills = 0  # workers killed at a deadline (for tests and logs)
 
-    # -- worker lifecycle -------------------------------------------------------------------
+    # --- worker lifecycle -------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
         proc = subprocess.Popen(
             [sys.executable, "-m", self.module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -104,7 +104,7 @@ class WorkerPool:
     def size(self) -> int:
         return len(self._workers)
 
-    # -- running ----------------------------------------------------------------------------
+    # --- running ----------------------------------------------------------------------------------
     def run(self, tasks: Sequence[Task], chunks: Sequence[Sequence[int]], workers: int) -> list[Result]:
         """Results for `tasks`, in order. `chunks` partitions the task indices into units sent together;
         up to `workers` processes are used (more already-running ones are used too)."""

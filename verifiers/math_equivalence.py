@@ -85,7 +85,7 @@ class MathEquivalence(Verifier):
     def required_fields(self) -> list[str]:
         return [self.args.reference]
 
-    # -- pool ------------------------------------------------------------------------------
+    # --- pool -------------------------------------------------------------------------------------
     def hard_deadline_s(self) -> float:
         """When the parent kills a worker: the in-worker alarm should have fired long before."""
         return self.args.timeout_s * 1.5 + 1.0
@@ -116,7 +116,7 @@ class MathEquivalence(Verifier):
                 self._pool.close()
                 self._pool = None
 
-    # -- scoring ---------------------------------------------------------------------------
+    # --- scoring ----------------------------------------------------------------------------------
     def _prepare(self, sample: Sample) -> tuple[list[str], Extracted] | Score:
         a = self.args
         try:

@@ -85,7 +85,7 @@ def all_probes() -> list[Probe]:
     return probes
 
 
-# -- helpers the families share ---------------------------------------------------------------
+# --- helpers the families share -------------------------------------------------------------------
 _CLOSE_TAG = re.compile(r"</([A-Za-z][\w-]*)>")
 
 

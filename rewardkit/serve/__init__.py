@@ -9,7 +9,7 @@ from rewardkit.serve.settings import ServeSettings
 __all__ = ["ServeSettings", "create_app", "serve"]
 
 
-def create_app(settings: ServeSettings):  # type: ignore[no-untyped-def]  # noqa: ANN201 - lazy import
+def create_app(settings: ServeSettings):  # type: ignore[no-untyped-def]
     from rewardkit.serve.app import create_app as _create
 
     return _create(settings)

@@ -55,9 +55,9 @@ class Engine:
             for reward in self.spec.rewards:
                 try:
                     reward.verifier.warm_up(ctx)
-                except Exception as exc:  # noqa: BLE001 - reported, and the server stops
+                except Exception as exc:  # reported, and the server stops
                     raise RuntimeError(f"reward {reward.name!r}: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.warmup_error = f"warm-up failed: {exc}"
             raise
         self.ready.set()

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from nemo_gym_models import load  # noqa: E402
+from nemo_gym_models import load
 
 wheel, url = Path(sys.argv[1]), sys.argv[2]
 models = load(wheel)

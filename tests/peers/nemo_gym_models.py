@@ -32,7 +32,7 @@ def _classes(path: Path, names: tuple[str, ...], namespace: dict[str, Any]) -> N
     missing = set(names) - {node.name for node in body}
     if missing:
         raise LookupError(f"{path} no longer defines {sorted(missing)}")
-    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)
 
 
 def load(wheel_dir: Path) -> types.SimpleNamespace:

@@ -103,7 +103,7 @@ def describe(exc):
     return text[:500]
 
 
-# --- the program process ------------------------------------------------------------------------
+# --- the program process --------------------------------------------------------------------------
 
 def resolve(ns, name):
     if name in ns and callable(ns[name]):
@@ -219,7 +219,7 @@ def set_dumpable(flag):
         pass
 
 
-# --- the judge ----------------------------------------------------------------------------------
+# --- the judge ------------------------------------------------------------------------------------
 
 class ProgramRaised(Exception):
     """The program raised (or exited, or died) during a call: its fault."""

@@ -23,7 +23,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox, get_sandbox
+from rewardkit.sandbox.base import Limits, Program, RunResult, Sandbox
+from rewardkit.sandbox.select import select_backend
 from rewardkit.verifier import Sample, Score, ScoringContext, VerifierArgs, field_value
 from rewardkit.verifiers._code.cases import TestCase, TestDataError, parse_tests
 from rewardkit.verifiers._code.extract import compile_problem, extract_program
@@ -381,7 +382,7 @@ class SandboxUser:
                 backend = self.args.backend
                 entry = _SHARED.get(backend)
                 if entry is None:
-                    entry = _SHARED[backend] = [get_sandbox(backend), 0]
+                    entry = _SHARED[backend] = [select_backend(backend), 0]
                     announce(entry[0], backend)
                 entry[1] += 1
                 own = self.__dict__["_own_sandbox"] = entry[0]

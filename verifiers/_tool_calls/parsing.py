@@ -83,7 +83,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-# --------------------------------------------------------------------------- completions
+# --- completions ----------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
 _PY_CALL_START = re.compile(r"\[?\s*[A-Za-z_][\w.]*\s*\(")
@@ -254,7 +254,7 @@ def _call_from_object(obj: Any, where: str, max_chars: int | None = None) -> Too
     return ToolCall(name, args)
 
 
-# --------------------------------------------------------------------------- Python syntax
+# --- Python syntax --------------------------------------------------------------------------------
 
 
 def parse_python_calls(text: str) -> list[ToolCall]:
@@ -351,7 +351,7 @@ def _unparse(node: ast.AST) -> str:
         return type(node).__name__
 
 
-# --------------------------------------------------------------------------- references
+# --- references -----------------------------------------------------------------------------------
 
 
 def parse_reference(raw: Any, *, python_syntax: bool = True) -> list[RefCall]:
