@@ -122,6 +122,7 @@ backend, token = sys.argv[1], sys.argv[2]
 sb = select_backend(backend, **({"pool_size": 1} if backend != "process" else {}))
 uids = [w.uid() for w in getattr(sb, "_all", [])]
 print("ready", *uids, flush=True)
+sys.stdin.readline()  # "go": the test has counted what runs before the program
 sb.run(Program(command=("python3", "main.py", token), files={"main.py": sys.argv[3]}, limits=Limits(wall_s=120)))
 """
 
@@ -171,9 +172,9 @@ def test_nothing_survives_a_crashed_caller(backend: str) -> None:
         pytest.skip("leftovers are found (and, for `process`, swept) by private uid: needs root")
     token = "rkcrash" + secrets.token_hex(6)
     child = subprocess.Popen([sys.executable, "-c", CHILD, backend, token, DAEMON_THEN_SLEEP],
-                             stdout=subprocess.PIPE, cwd=REPO, start_new_session=True)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO, start_new_session=True)
     try:
-        assert child.stdout is not None
+        assert child.stdout is not None and child.stdin is not None
         ready = child.stdout.readline().split()
         assert ready[:1] == [b"ready"], ready
         if backend == "process":
@@ -185,8 +186,10 @@ def test_nothing_survives_a_crashed_caller(backend: str) -> None:
 
             def left() -> list[int]:
                 return uidpool.pids_of_uid(uid)
-            base = len(left())  # the runner (and bwrap's monitor)
-        assert _wait_for(lambda: len(left()) >= base + 2, 30), "program and daemon never started"
+            base = len(left())  # the runner (and bwrap's monitor), counted before the program starts
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        assert _wait_for(lambda: len(left()) >= base + 2, 120), "program and daemon never started"
     finally:
         os.killpg(child.pid, signal.SIGKILL)  # the caller dies without any cleanup of its own
         child.wait()

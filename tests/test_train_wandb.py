@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,25 @@ def _records(path: Path) -> list[Any]:
     return records
 
 
+def _finished_records(path: Path, timeout: float = 300) -> list[Any]:
+    """The run file's records once W&B has written its `exit` record. `wandb.finish()` can return
+    while W&B's own service process is still writing the file's tail; on a busy machine a read
+    right away missed the last step, so wait for the event that closes the file."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            records = _records(path)
+        except Exception:  # noqa: BLE001 - a record cut off mid-write: not finished yet
+            records = []
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            return records
+        assert time.monotonic() < deadline, f"{path}: W&B never wrote its exit record"
+        time.sleep(0.2)
+
+
 def _history(path: Path) -> dict[int, dict[str, Any]]:
     steps = {}
-    for record in _records(path):
+    for record in _finished_records(path):
         if record.WhichOneof("record_type") == "history":
             items = {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in record.history.item}
             steps[int(items["_step"])] = items
