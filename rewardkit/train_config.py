@@ -160,6 +160,12 @@ class TrainConfig(BaseModel):
         "WANDB_MODE=offline to log without a network). `--resume` continues the same W&B run.",
     )
     progress: bool = Field(True, description="Show a progress bar (rich) on a terminal.")
+    log_samples_every: int = Field(
+        10, ge=0,
+        description="Every N steps write that step's completions, each reward's score and reason and the "
+        "advantages to OUTPUT_DIR/samples/step-N.jsonl (re-checkable with `rewardkit check ... --group-by "
+        "_group`), and to W&B / TensorBoard when on; 0 = never.",
+    )
     max_error_share: float = Field(
         0.5, ge=0, le=1,
         description="Stop the run (exit 1) when a reward errors on more than this share of the samples it "

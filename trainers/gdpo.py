@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from rewardkit.spec_models import AdvantageConfig
 from rewardkit.train_config import TrainConfig
 from rewardkit.verifier import ScoringContext
 
-from . import checkpoint, logprobs, lora, runlog
+from . import checkpoint, logprobs, lora, runlog, sample_log
 from .batching import Batch, build_batch, plan_chunks, token_logprobs
 from .data import batch_indices, encode_prompts, render_prompt
 from .error_guard import ErrorGuard
@@ -305,6 +305,7 @@ def _clear_earlier_run(output_dir: Path) -> None:
         for path in old:
             shutil.rmtree(path, ignore_errors=True)
     shutil.rmtree(output_dir / "tensorboard", ignore_errors=True)
+    shutil.rmtree(output_dir / sample_log.FOLDER, ignore_errors=True)
     (output_dir / runlog.WANDB_ID_FILE).unlink(missing_ok=True)  # a new run, not the old W&B run
 
 
@@ -469,15 +470,23 @@ def _advantage_metrics(adv: np.ndarray) -> dict[str, float]:
     }
 
 
+def _eval_line(step: int, scores: dict[str, float], names: list[str]) -> str:
+    parts = [f"{n} {scores.get(f'eval/{n}/mean', math.nan):.2f} (pass {scores.get(f'eval/{n}/pass_rate', math.nan):.2f})"
+             for n in names]
+    return f"eval at step {step}: " + ", ".join(parts)
+
+
 def _console(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def train_step(run: Run, guard: ErrorGuard | None = None) -> dict[str, float]:
+def train_step(run: Run, guard: ErrorGuard | None = None,
+               keep_samples: Callable[[int, list[dict[str, Any]]], None] | None = None) -> dict[str, float]:
     """Advance the run by one step; returns that step's metrics (also what gets logged).
 
     `guard` sees the scores before the update: a reward that fails too often stops the run
-    (`RewardErrorsExceeded`) before it trains on them."""
+    (`RewardErrorsExceeded`) before it trains on them. Every `log_samples_every` steps,
+    `keep_samples` gets the step's completions with their scores and advantages."""
     cfg = run.cfg
     step = run.step + 1
     torch.manual_seed(_step_seed(cfg.seed, step))  # anything random outside generation (e.g. dropout)
@@ -491,6 +500,9 @@ def train_step(run: Run, guard: ErrorGuard | None = None) -> dict[str, float]:
     if guard is not None:
         guard.observe(step, table)
     adv = advantages(run, table, cfg.group_size, [len(ids) for ids in rollouts.completion_ids])
+    if keep_samples is not None and cfg.log_samples_every and step % cfg.log_samples_every == 0:
+        keep_samples(step, sample_log.records(step, rollouts.samples(cfg.prompt_field), table, adv,
+                                              cfg.group_size, rollouts.truncated))
     lr = float(run.scheduler.get_last_lr()[0])
     stats = update(run, rollouts, adv)
     t3 = time.perf_counter()
@@ -574,19 +586,27 @@ def _train(spec_path: str, resume: str | None, overrides: dict[str, Any] | None)
     (run.output_dir / "config.json").write_text(json.dumps(settings, indent=2, default=str))
     names = run.spec.reward_names
     guard = ErrorGuard(names, cfg.error_window, cfg.max_error_share, _console)
+
+    def keep_samples(step: int, rows: list[dict[str, Any]]) -> None:
+        sample_log.write(run.output_dir, step, rows)
+        columns, data = sample_log.table_rows(rows, names)
+        log.samples(step, columns, data, sample_log.markdown(columns, data))
+
     watch = SignalWatch(names, _console)
     hacks = HackSignals(names, gated_on(run.spec), _console)
     saved_at = -1
     try:
         with runlog.graceful_interrupt(run), runlog.progress(cfg.progress, cfg.steps, run.step) as report:
             while run.step < cfg.steps and not run.stop_requested:
-                metrics = train_step(run, guard)
+                metrics = train_step(run, guard, keep_samples)
                 watch.observe(run.step, metrics)
                 hacks.observe(run.step, metrics)  # adds signal/... numbers to the logged metrics
                 if cfg.eval_every and run.eval_rows and (run.step % cfg.eval_every == 0 or run.step == cfg.steps):
                     t = time.perf_counter()
-                    metrics.update(evaluate(run))
+                    scores = evaluate(run)
+                    metrics.update(scores)
                     metrics["time/eval"] = time.perf_counter() - t
+                    _console(_eval_line(run.step, scores, names))
                 log.write(metrics)
                 report(run.step, runlog.summary(metrics, names))
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:

@@ -64,6 +64,16 @@ class MetricsLog:
         if self.wandb is not None:
             self.wandb.log(scalars, step=int(metrics["step"]))
 
+    def samples(self, step: int, columns: list[str], data: list[list[Any]], markdown: str) -> None:
+        """A step's logged completions as a W&B table and as TensorBoard text (the JSONL file is
+        written by the trainer)."""
+        if self.writer is not None:
+            self.writer.add_text("samples", markdown, step)
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({"samples": wandb.Table(columns=list[str | int](columns), data=data)}, step=step)
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
