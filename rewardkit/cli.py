@@ -210,7 +210,8 @@ def _audit(args: argparse.Namespace) -> int:
         wanted = [n.strip() for n in args.probes.split(",") if n.strip()]
         unknown = sorted(set(wanted) - {p.name for p in probes})
         if unknown:
-            _say(f"error: --probes: unknown probe(s) {', '.join(unknown)}; available: {', '.join(p.name for p in probes)}")
+            available = ", ".join(p.name for p in probes)
+            _say(f"error: --probes: unknown probe(s) {', '.join(unknown)}; available: {available}")
             return EXIT_USAGE
         probes = [p for p in probes if p.name in wanted]
     ctx = ScoringContext()

@@ -47,7 +47,8 @@ _WHITEN_EPS = 1e-8  # verl's masked_mean / masked_whiten constant
 
 
 @register_advantage("gdpo_verl", summary="GDPO as verl 0.9.1 computes it: token-weighted batch whitening "
-                    "(give completion lengths), eps 1e-6", default_eps=VERL_EPS, extra_options=("lengths",), engine="verl")
+                    "(give completion lengths), eps 1e-6", default_eps=VERL_EPS, extra_options=("lengths",),
+                    engine="verl")
 def gdpo_verl(rewards: Any, weights: Sequence[float] | Any | None = None, *, lengths: Any = None,
               eps: float = VERL_EPS, norm_by_std: bool = True) -> Any:
     """verl's GDPO: per-reward group normalization, weighted sum, token-weighted whitening.

@@ -22,7 +22,9 @@ class RewardConfig(_Block):
 
     name: str = Field(pattern=NAME_PATTERN, description="Identifier used in metrics and in other rewards' `when:`.")
     verifier: str = Field(description="A built-in verifier name, an entry-point name, or a 'module:Class' path.")
-    args: dict[str, Any] = Field(default_factory=dict, description="The verifier's arguments (validated by the verifier).")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="The verifier's arguments (validated by the verifier)."
+    )
     weight: float = Field(1.0, ge=0, description="Weight of this reward in the sum (after normalization for GDPO).")
     when: str | None = Field(None, description="Gate over other rewards' scores, e.g. `correct >= 1 and format == 1`.")
     otherwise: float = Field(0.0, description="Score given when the gate is closed (the verifier is not run).")

@@ -109,12 +109,16 @@ class TrainConfig(BaseModel):
 
     # --- rollouts ---------------------------------------------------------------------------------
     prompts_per_step: int = Field(8, ge=1, description="Prompts (groups) sampled per step.")
-    group_size: int = Field(8, ge=2, description="Completions generated per prompt; advantages are normalized within a group.")
+    group_size: int = Field(
+        8, ge=2, description="Completions generated per prompt; advantages are normalized within a group."
+    )
     max_prompt_tokens: int | None = Field(
         None, ge=1, description="Keep only the last N prompt tokens (None = no truncation)."
     )
     max_new_tokens: int = Field(64, ge=1, description="Upper bound on completion length in tokens.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature (log-probs are computed at this temperature too).")
+    temperature: float = Field(
+        1.0, gt=0, description="Sampling temperature (log-probs are computed at this temperature too)."
+    )
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold (1 = off).")
     top_k: int = Field(0, ge=0, description="Top-k sampling (0 = off).")
 
@@ -172,8 +176,12 @@ class TrainConfig(BaseModel):
         "judged over the last `error_window` steps, naming the reward and its most common reasons "
         "(1 = never stop).",
     )
-    error_window: int = Field(10, ge=1, description="Steps over which `max_error_share` is measured (step 1 counts alone).")
-    score_workers: int | None = Field(None, ge=1, description="Threads for verifiers that parallelize (None = their default).")
+    error_window: int = Field(
+        10, ge=1, description="Steps over which `max_error_share` is measured (step 1 counts alone)."
+    )
+    score_workers: int | None = Field(
+        None, ge=1, description="Threads for verifiers that parallelize (None = their default)."
+    )
     reward_url: str | None = Field(
         None,
         description="Score on a `rewardkit serve` server of this spec (e.g. http://scorer:8000) instead of in "

@@ -101,8 +101,10 @@ def test_micro_batches_add_up_to_the_whole_batch() -> None:
         options = {"clip_low": 0.2, "clip_high": 0.28, "normalizer": normalizer, "aggregation": aggregation,
                    "kl_coef": 0.1}
         whole, whole_stats = policy_loss(logp, old, adv, mask, ref_logp=ref, **options)  # type: ignore[arg-type]
-        parts = [policy_loss(logp[rows], old[rows], adv[rows], mask[rows], ref_logp=ref[rows], **options)  # type: ignore[arg-type]
-                 for rows in (slice(0, 1), slice(1, 4))]
+        parts = [
+            policy_loss(logp[rows], old[rows], adv[rows], mask[rows], ref_logp=ref[rows], **options)  # type: ignore[arg-type]
+            for rows in (slice(0, 1), slice(1, 4))
+        ]
         assert sum(p[0].item() for p in parts) == pytest.approx(whole.item())
         assert sum(p[1].kl_sum for p in parts) == pytest.approx(whole_stats.kl_sum)
         assert sum(p[1].clipped_tokens for p in parts) == whole_stats.clipped_tokens

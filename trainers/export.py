@@ -15,7 +15,8 @@ from . import checkpoint, lora
 def _model_folder(source: str | Path) -> Path:
     """A run folder (its newest checkpoint), a checkpoint folder, or a checkpoint's `model/` itself."""
     path = Path(source)
-    if lora.is_adapter_folder(path) or any((path / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json")):
+    weights = ("model.safetensors", "model.safetensors.index.json")
+    if lora.is_adapter_folder(path) or any((path / f).is_file() for f in weights):
         return path
     return checkpoint.find(path) / checkpoint.MODEL_DIR
 

@@ -123,12 +123,13 @@ def sample_loop(model: Any, prompts: Sequence[list[int]], n: int, sampling: Samp
     criteria, cache and kwargs handling) costs about as much as the forward itself. This loop
     does only what the trainer needs: each distinct prompt is prefilled once and its cache is
     repeated `n` times; rows that emitted an end token leave the batch (and the cache) in bulk,
-    so later steps run on (mostly) live rows only. Positions are `cumsum(mask) - 1` over the left-padded
-    prompt: each real token gets the position the update's unpadded layout gives it. Sampling draws from a private generator seeded
-    with `seed`, so samples depend only on (weights, prompts, settings, seed) and the global RNG
-    is left alone. It runs in inference mode (no autograd bookkeeping at all: 7-8% faster than
-    `no_grad` on the tiny model); a buffer the model rebuilds while sampling (dynamic RoPE) becomes
-    an inference tensor, which training reads but never saves or changes in place (tested).
+    so later steps run on (mostly) live rows only. Positions are `cumsum(mask) - 1` over the
+    left-padded prompt: each real token gets the position the update's unpadded layout gives it.
+    Sampling draws from a private generator seeded with `seed`, so samples depend only on
+    (weights, prompts, settings, seed) and the global RNG is left alone. It runs in inference
+    mode (no autograd bookkeeping at all: 7-8% faster than `no_grad` on the tiny model); a buffer
+    the model rebuilds while sampling (dynamic RoPE) becomes an inference tensor, which training
+    reads but never saves or changes in place (tested).
     """
     device = next(model.parameters()).device
     ids, mask = left_pad(prompts, pad_id)

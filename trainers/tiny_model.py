@@ -103,7 +103,8 @@ def build_tiny_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rewardkit.trainers.tiny_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rewardkit.trainers.tiny_model",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", help="folder to write the model and tokenizer to")
     parser.add_argument("--seed", type=int, default=0, help="initialization seed")
     args = parser.parse_args(argv)

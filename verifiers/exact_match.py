@@ -20,7 +20,9 @@ from rewardkit.verifier import (
 
 
 class ExactMatchArgs(VerifierArgs):
-    reference: StrictStr = Field("answer", description="Data field holding the gold answer (string or list of accepted strings).")
+    reference: StrictStr = Field(
+        "answer", description="Data field holding the gold answer (string or list of accepted strings)."
+    )
     extract: Literal["all", "last_line", "tag", "regex"] = Field(
         "all", description="What part of the completion is compared: all of it, its last non-empty line, "
         "the inside of the last <tag>...</tag> (see `tag`), or the first group of `pattern`.")

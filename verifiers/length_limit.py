@@ -178,7 +178,8 @@ class LengthLimit(Verifier):
             lengths = self._lengths(texts, samples, ctx)
         except Exception as exc:  # noqa: BLE001 - a missing tokenizer must not sink the batch
             return [Score.failed(one_line(f"{type(exc).__name__}: {exc}"))] * len(samples)
-        return [self._score_length(n) if n is not None else Score.failed("the tokenizer failed on this completion; check its text or the tokenizer") for n in lengths]
+        failed = "the tokenizer failed on this completion; check its text or the tokenizer"
+        return [self._score_length(n) if n is not None else Score.failed(failed) for n in lengths]
 
     def score(self, sample: Sample, ctx: ScoringContext) -> Score:
         return self.score_batch([sample], ctx)[0]
