@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from rewardkit.cli import main  # noqa: E402
-from rewardkit.trainers import gdpo  # noqa: E402
-from rewardkit.trainers.tiny_model import build_tiny_model  # noqa: E402
+from rewardkit.cli import main
+from rewardkit.trainers import gdpo
+from rewardkit.trainers.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "specs" / "demo.yaml")

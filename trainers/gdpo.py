@@ -471,8 +471,8 @@ def _advantage_metrics(adv: np.ndarray) -> dict[str, float]:
 
 
 def _eval_line(step: int, scores: dict[str, float], names: list[str]) -> str:
-    parts = [f"{n} {scores.get(f'eval/{n}/mean', math.nan):.2f} (pass {scores.get(f'eval/{n}/pass_rate', math.nan):.2f})"
-             for n in names]
+    parts = [f"{n} {scores.get(f'eval/{n}/mean', math.nan):.2f} "
+             f"(pass {scores.get(f'eval/{n}/pass_rate', math.nan):.2f})" for n in names]
     return f"eval at step {step}: " + ", ".join(parts)
 
 
