@@ -88,15 +88,16 @@ def test_gdpo_verl_equals_verls_compute_gdpo_outcome_advantage(tmp_path: Path) -
     cases = [_random_case(rng) for _ in range(40)]
     cases.append({**cases[0], "lengths": [7] * len(cases[0]["lengths"])})  # equal lengths
     results = run_verl(cases, tmp_path)
-    differs_from_paper = 0
+    differs_from_paper, worst = 0, 0.0
     for case, result in zip(cases, results, strict=True):
         rewards = np.asarray(case["rewards"])
         grouped, lengths, where = padded_groups(rewards, case["groups"], np.asarray(case["lengths"]))
-        ours = gdpo_verl(grouped, case["weights"], lengths, norm_by_std=case["norm_by_std"])
+        ours = gdpo_verl(grouped, case["weights"], lengths=lengths, norm_by_std=case["norm_by_std"])
         got = np.array([ours[g, n] for g, n in where])
         np.testing.assert_allclose(got, np.asarray(result["direct"], dtype=float), rtol=0, atol=TOL)
+        worst = max(worst, float(np.abs(got - np.asarray(result["direct"], dtype=float)).max()))
         # verl's trainer does not pass algorithm.norm_adv_by_std_in_grpo on to GDPO: it always divides.
-        trained = gdpo_verl(grouped, case["weights"], lengths)
+        trained = gdpo_verl(grouped, case["weights"], lengths=lengths)
         np.testing.assert_allclose([trained[g, n] for g, n in where], np.asarray(result["advantages"], dtype=float),
                                    rtol=0, atol=TOL)
         from rewardkit.advantages import gdpo
@@ -104,6 +105,8 @@ def test_gdpo_verl_equals_verls_compute_gdpo_outcome_advantage(tmp_path: Path) -
         paper = gdpo(grouped, case["weights"], eps=1e-6)
         differs_from_paper += not np.allclose([paper[g, n] for g, n in where], got, atol=1e-3)
     assert differs_from_paper > 10, "token weighting should move most cases away from the paper's GDPO"
+    print(f"\n{len(cases)} random cases: max |verl - gdpo_verl| = {worst:.2e}; "
+          f"{differs_from_paper} of them differ from the paper's GDPO by > 1e-3")
 
 
 # --- verl's reward managers on the bundled specs' samples ----------------------------------------------
@@ -182,6 +185,10 @@ def test_verl_reward_managers_give_spec_score(manager_runs: list[dict[str, Any]]
     assert verl["loop_rewardkit_scoring_calls"] == 1  # the whole chunk in one spec.score
     assert verl["loop_naive_scoring_calls"] == len(run["rows"])
     assert len({tuple(col) for key, col in expected.items() if key in spec.reward_names}) > 1 or len(spec.rewards) == 1
+    print(f"\n{spec.config.name}: {len(run['rows'])} samples, {', '.join(MANAGERS)} == spec.score; "
+          f"spec.score calls: rewardkit manager {verl['loop_rewardkit_scoring_calls']}, naive {verl['loop_naive_scoring_calls']}")
+    for key in [*spec.reward_names, "score", "rewardkit_errors"]:
+        print(f"  {key:>16}: verl {verl['loop_gdpo'][key]}\n  {'':>16}  ours {expected[key]}")
 
 
 @pytest.mark.parametrize("index", range(len(SPECS)), ids=[s for s, _ in SPECS])
@@ -191,8 +198,11 @@ def test_verls_gdpo_on_manager_output_equals_gdpo_verl(manager_runs: list[dict[s
     values = np.where(np.isnan(table.values), np.asarray([r.otherwise for r in spec.rewards]), table.values)
     groups = [json.dumps(_messages(r["prompt"])) for r in run["rows"]]
     grouped, lengths, where = padded_groups(values, groups, np.asarray(verl["response_lengths"]))
-    ours = gdpo_verl(grouped, spec.weights, lengths)
-    np.testing.assert_allclose([ours[g, n] for g, n in where], verl["gdpo"], rtol=0, atol=TOL)
+    ours = gdpo_verl(grouped, spec.weights, lengths=lengths)
+    got = [float(ours[g, n]) for g, n in where]
+    np.testing.assert_allclose(got, verl["gdpo"], rtol=0, atol=TOL)
+    print(f"\n{spec.config.name} GDPO, response lengths {verl['response_lengths']}\n  verl compute_gdpo_outcome_advantage "
+          f"{np.round(verl['gdpo'], 5).tolist()}\n  rewardkit gdpo_verl                 {np.round(got, 5).tolist()}")
     assert len({round(a, 4) for a in verl["gdpo"]}) > 2  # not a degenerate batch
 
 
