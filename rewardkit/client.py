@@ -64,7 +64,9 @@ class RewardClient:
     def score(self, samples: Sequence[dict[str, Any]], *, group_by: str = "prompt") -> dict[str, Any]:
         """POST /score with flat samples (`completion`, `prompt`, data fields), in batches of at
         most `batch_size` (default: the server's sample budget); results come back in order."""
-        size = self.batch_size or int(self.spec().get("server", {}).get("sample_budget", 256))
+        if self.batch_size is None:  # asked once: the server's budget is the largest batch it admits
+            self.batch_size = int(self.spec().get("server", {}).get("sample_budget", 256))
+        size = self.batch_size
         merged: dict[str, Any] | None = None
         for start in range(0, len(samples), size):
             body = {"samples": [_to_wire(s) for s in samples[start:start + size]], "group_by": group_by}
@@ -90,6 +92,13 @@ class RewardClient:
         if names != spec.reward_names:
             raise RemoteScoringError(f"{self.url} serves spec {served.get('name')!r} with rewards {names}, but "
                                      f"{spec.path} has {spec.reward_names}; point --remote at a server of this spec")
+        local = spec.config.model_dump(mode="json")["rewards"]
+        for mine, theirs in zip(local, served["rewards"], strict=True):
+            if mine != theirs:
+                key = next(k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k))
+                raise RemoteScoringError(
+                    f"{self.url} serves reward {mine['name']!r} with {key} = {theirs.get(key)!r}, but {spec.path} "
+                    f"has {mine.get(key)!r}; restart the server with this spec")
         return RemoteSpec(spec, self)
 
     # --- transport --------------------------------------------------------------------------------

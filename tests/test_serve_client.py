@@ -27,12 +27,18 @@ def test_check_remote_prints_what_a_local_check_prints() -> None:
     assert json.loads(remote.stdout) == json.loads(local.stdout)
 
 
-def test_check_remote_refuses_a_server_of_another_spec() -> None:
+def test_check_remote_refuses_a_server_of_another_spec_or_other_settings(tmp_path: Path) -> None:
+    changed = tmp_path / "quickstart.yaml"
+    changed.write_text((SPECS / "quickstart.yaml").read_text().replace("    verifier: format_regex\n",
+                                                                      "    verifier: format_regex\n    weight: 2\n"))
+    samples = str(SPECS / "samples" / "quickstart.jsonl")
     with Server(SPECS / "quickstart.yaml") as srv:
-        out = _check(str(SPECS / "tool_calling.yaml"), str(SPECS / "samples" / "tool_calling.jsonl"),
-                     "--remote", srv.url)
-    assert out.returncode == 1
-    assert "serves spec 'quickstart' with rewards ['format', 'correct', 'brief']" in out.stderr
+        other = _check(str(SPECS / "tool_calling.yaml"), samples, "--remote", srv.url)
+        reweighted = _check(str(changed), samples, "--remote", srv.url)
+    assert other.returncode == 1
+    assert "serves spec 'quickstart' with rewards ['format', 'correct', 'brief']" in other.stderr
+    assert reweighted.returncode == 1
+    assert "serves reward 'format' with weight = 1.0, but" in reweighted.stderr and "has 2.0" in reweighted.stderr
 
 
 def test_trainer_with_reward_url_trains_as_with_local_scoring(tmp_path: Path) -> None:

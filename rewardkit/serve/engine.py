@@ -72,13 +72,14 @@ class Engine:
         self.budget.acquire(n)
         started = time.monotonic()
         cancel = threading.Event()
+        self.metrics.in_flight.inc(n)
         try:
             job = self._executor.submit(self._score_chunks, list(samples), cancel)
         except RuntimeError:
             self.budget.release(n)
+            self.metrics.in_flight.dec(n)
             raise RequestProblem(503, "server is shutting down; send this request to another replica",
                                  headers={"Retry-After": "5"}) from None
-        self.metrics.in_flight.inc(n)
 
         def finished(_: object) -> None:
             self.budget.release(n)
