@@ -166,8 +166,6 @@ def _check(args: argparse.Namespace) -> int:
 
         ctx.tokenizer = load_tokenizer_file(args.tokenizer)
     spec = load_spec(args.spec)
-    from rewardkit.client import RemoteScoringError
-
     try:
         if args.remote:
             from rewardkit.client import RewardClient
@@ -176,9 +174,6 @@ def _check(args: argparse.Namespace) -> int:
         with open(args.samples, encoding="utf-8", errors="replace") as handle:
             report = run_check(spec, handle, group_by=args.group_by or "prompt", ctx=ctx,
                                require_group_field=args.group_by is not None, engine=args.engine)
-    except RemoteScoringError as exc:
-        _say(f"error: {exc}")
-        return EXIT_INVALID
     finally:
         spec.close()
     fmt = "json" if args.json else args.format or ("table" if sys.stdout.isatty() else "json")

@@ -13,6 +13,7 @@
     ├── SandboxUnavailable (RuntimeError)   the named sandbox backend cannot run on this machine
     ├── RunnerGone (RuntimeError)           a warm sandbox's runner stopped answering or died
     ├── RemoteScoringError (RuntimeError)   the reward server refused or failed a request   [client]
+    ├── RequestProblem                      a request the reward server refuses: status, field path   [serve.errors]
     └── VerlRewardError (RuntimeError)      a spec or reward that cannot serve verl   [integrations.verl]
 
 Each keeps a builtin base, so code written as `except ValueError` still catches what it did

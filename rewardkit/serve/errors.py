@@ -16,10 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rewardkit.errors import format_path
+from rewardkit.errors import RewardkitError, format_path
 
 
-class RequestProblem(Exception):
+class RequestProblem(RewardkitError):
     """A request the server refuses, with its status, its field path and a one-line reason."""
 
     def __init__(self, status: int, message: str, field: Sequence[str | int] = (),
