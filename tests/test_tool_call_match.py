@@ -562,3 +562,32 @@ def test_process_pool_gives_the_same_scores() -> None:
     single = default.score_batch(samples, ScoringContext(workers=2))
     assert default._pool is None  # off unless asked: a sample costs about what its trip to a worker does
     assert pooled == single
+
+
+TIMER_FN = [{"name": "set_timer", "parameters": {"type": "dict", "required": ["minutes"], "properties": {
+    "minutes": {"type": "integer"}, "label": {"type": "string"}, "loud": {"type": "boolean"}}}}]
+TIMER = [{"name": "set_timer", "arguments": {"minutes": 5}}]
+
+
+@pytest.mark.parametrize("mode", ["exact", "partial"])
+def test_name_arguments_reference_with_functions_accepts_optional_schema_parameters(mode: str) -> None:
+    """As documented: with `functions:`, unknown parameters follow the schema. An {name, arguments}
+    reference is one right call, so an optional parameter it leaves out may be passed too."""
+    labelled = score(hermes({"name": "set_timer", "arguments": {"minutes": 5, "label": "tea"}}), TIMER, TIMER_FN,
+                     mode=mode)
+    assert (labelled.value, labelled.reason) == (1.0, "all 1 call(s) correct") or labelled.value == 1.0
+    wrong_type = score(hermes({"name": "set_timer", "arguments": {"minutes": 5, "label": 3}}), TIMER, TIMER_FN,
+                       mode=mode)
+    assert wrong_type.value < 1.0 and "argument 'label': expected string, got integer 3" in wrong_type.reason
+    unknown = score(hermes({"name": "set_timer", "arguments": {"minutes": 5, "color": "red"}}), TIMER, TIMER_FN,
+                    mode=mode)
+    assert unknown.value < 1.0 and "unexpected argument 'color'" in unknown.reason
+    wrong_value = score(hermes({"name": "set_timer", "arguments": {"minutes": 6, "label": "tea"}}), TIMER,
+                        TIMER_FN, mode=mode)
+    assert wrong_value.value < 1.0
+
+
+def test_bfcl_reference_with_functions_keeps_bfcl_rules_for_unlisted_parameters() -> None:
+    bfcl = [{"set_timer": {"minutes": [5]}}]
+    labelled = score(hermes({"name": "set_timer", "arguments": {"minutes": 5, "label": "tea"}}), bfcl, TIMER_FN)
+    assert (labelled.value, labelled.reason) == (0.0, "set_timer: unexpected argument 'label'")

@@ -11,7 +11,10 @@ checker on BFCL's data. In short:
 
 - the function name must match exactly (or `a_b` for `a.b` with `dots_as_underscores`);
 - parameters the schema marks required, and reference parameters without `""` among their
-  allowed values, must be present; a parameter unknown to the schema or to the reference is wrong;
+  allowed values, must be present; a parameter unknown to the schema or to the reference is wrong,
+  except that a `{name, arguments}` reference (one right call, not a list of every acceptable
+  parameter as BFCL's answers are) accepts an optional schema parameter it leaves out, with any
+  value of that parameter's type;
 - types come from the schema (`string`, `integer`, `float`/`number`, `boolean`, `array`/`tuple`,
   `dict`/`object`); an integer is accepted where a float is expected; when the reference's values
   have another type than the schema says (BFCL's "variable" case), a value of the reference's type
@@ -105,7 +108,8 @@ class ToolCallMatchArgs(VerifierArgs):
     functions: StrictStr | None = Field(
         None,
         description="Optional data field with the function definitions (BFCL [{name, parameters}] or "
-        "OpenAI tools). With it, required parameters, unknown parameters and types follow the schema.",
+        "OpenAI tools). With it, required parameters, unknown parameters and types follow the schema (a "
+        "{name, arguments} reference also accepts optional schema parameters it leaves out).",
     )
     mode: Literal["exact", "partial", "component"] = Field(
         "exact",

@@ -141,6 +141,10 @@ class CallRule:
     params: dict[str, ParamRule]
     required: frozenset[str]  # the schema's required parameters
     known: frozenset[str] | None  # the schema's parameter names; None without a schema
+    # Optional schema parameters an exact ({name, arguments}) reference leaves out: the reference
+    # shows one right call, so these may be passed too, with any value of their type (None = any).
+    # BFCL's possible answers list every acceptable parameter, so there this stays empty.
+    optional: dict[str, type | None]
 
 
 def compile_call(ref: RefCall, schema: dict[str, Any] | None, norm: Normalizer) -> CallRule:
@@ -155,7 +159,23 @@ def compile_call(ref: RefCall, schema: dict[str, Any] | None, norm: Normalizer) 
     for name, allowed in ref.params.items():
         prop = props.get(name) if props is not None else None
         params[name] = _compile_param(name, allowed, prop if isinstance(prop, dict) else None, norm)
-    return CallRule(ref.name, params, required_set, frozenset(props) if props is not None else None)
+    optional: dict[str, type | None] = {}
+    if ref.exact and props is not None:
+        for name, prop in props.items():
+            if name not in params and name not in required_set:
+                type_desc = prop.get("type") if isinstance(prop, dict) else None
+                optional[name] = _SCHEMA_TYPES.get(type_desc) if isinstance(type_desc, str) else None
+    return CallRule(ref.name, params, required_set, frozenset(props) if props is not None else None, optional)
+
+
+def _optional_problem(param: str, value: Any, expected: type | None) -> Problem | None:
+    """None when `value` fits an optional schema parameter's type (an int passes for a float, a
+    bool is never a number)."""
+    kind = type(value)
+    if expected is None or kind is expected or (expected is float and kind is int):
+        return None
+    got = _JSON_NAMES.get(kind, kind.__name__)
+    return _text(f"argument {param!r}: expected {_JSON_NAMES.get(expected, expected.__name__)}, got {got} {show(value)}")
 
 
 def _compile_param(name: str, allowed: list[Any], prop: dict[str, Any] | None, norm: Normalizer) -> ParamRule:
@@ -206,14 +226,21 @@ def first_problem(
         missing = min(rule.required - args.keys())
         return _text(f"missing required argument {missing!r}")
     params, known = rule.params, rule.known
+    free = 0
     for param, value in args.items():
         param_rule = params.get(param)
+        if param_rule is None and param in rule.optional:
+            free += 1
+            problem = _optional_problem(param, value, rule.optional[param])
+            if problem is not None:
+                return problem
+            continue
         if param_rule is None or (known is not None and param not in known):
             return _text(f"unexpected argument {param!r}")
         error = param_rule.check(value, norm)
         if error is not None:
             return _argument_problem(param, error)
-    if len(args) != len(params):  # some reference parameters were left out: may they be?
+    if len(args) - free != len(params):  # some reference parameters were left out: may they be?
         for param, param_rule in params.items():
             if param not in args and not (param_rule.omittable and param not in rule.required):
                 return _missing_problem(param, param_rule.allowed)
@@ -237,8 +264,17 @@ def check_call(
             if param not in params:
                 check.unlisted_missing += 1
     known = rule.known
+    free = 0  # optional schema parameters beyond an exact reference: neither right nor extra
     for param, value in args.items():
         param_rule = params.get(param)
+        if param_rule is None and param in rule.optional:
+            problem = _optional_problem(param, value, rule.optional[param])
+            if problem is None:
+                free += 1
+            else:
+                problems.append(problem)
+                check.extra_args += 1
+            continue
         if param_rule is None or (known is not None and param not in known):
             problems.append(_text(f"unexpected argument {param!r}"))
             check.extra_args += 1
@@ -248,7 +284,7 @@ def check_call(
             check.ok_args += 1
         else:
             problems.append(_argument_problem(param, error))
-    if len(args) - check.extra_args == n_ref:  # every reference parameter was given
+    if len(args) - check.extra_args - free == n_ref:  # every reference parameter was given
         ref_keys = n_ref
     else:
         ref_keys = 0
@@ -261,7 +297,7 @@ def check_call(
                 ref_keys += 1
                 if param not in rule.required:
                     problems.append(_missing_problem(param, param_rule.allowed))
-    shared = len(args) - check.extra_args
+    shared = len(args) - check.extra_args - free
     union = ref_keys + check.extra_args + check.unlisted_missing  # required by the schema, not given
     check.key_jaccard = shared / union if union else 1.0
     return check

@@ -26,7 +26,7 @@ import ast
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 MAX_DEPTH = 32
@@ -50,6 +50,9 @@ class RefCall:
 
     name: str
     params: dict[str, list[Any]]
+    # one concrete call ({name, arguments} or call text), not BFCL's alternatives; not part of what
+    # the call is, so two readings of the same expected call still compare equal
+    exact: bool = field(default=False, compare=False)
 
 
 def show(value: Any, width: int = 60) -> str:
@@ -372,7 +375,8 @@ def parse_reference(raw: Any, *, python_syntax: bool = True) -> list[RefCall]:
             raw = None
         if raw is None:
             calls = parse_text(stripped, python_syntax=python_syntax)
-            return [RefCall(c.name, {k: [_as_allowed(v)] for k, v in c.arguments.items()}) for c in calls]
+            return [RefCall(c.name, {k: [_as_allowed(v)] for k, v in c.arguments.items()}, exact=True)
+                    for c in calls]
     if isinstance(raw, Mapping) and "ground_truth" in raw:
         raw = raw["ground_truth"]
     if isinstance(raw, Mapping):
@@ -390,7 +394,7 @@ def _ref_call(item: Any, index: int) -> RefCall:
         raise ParseError(f"{where} must be an object, got {type(item).__name__}")
     if "name" in item or isinstance(item.get("function"), Mapping):
         call = _call_from_object(item, where)
-        return RefCall(call.name, {k: [_as_allowed(v)] for k, v in call.arguments.items()})
+        return RefCall(call.name, {k: [_as_allowed(v)] for k, v in call.arguments.items()}, exact=True)
     if len(item) != 1:
         raise ParseError(f"{where}: expected {{name, arguments}} or {{function_name: {{param: [values]}}}}")
     ((name, params),) = item.items()
