@@ -174,8 +174,8 @@ def _optional_problem(param: str, value: Any, expected: type | None) -> Problem 
     kind = type(value)
     if expected is None or kind is expected or (expected is float and kind is int):
         return None
-    got = _JSON_NAMES.get(kind, kind.__name__)
-    return _text(f"argument {param!r}: expected {_JSON_NAMES.get(expected, expected.__name__)}, got {got} {show(value)}")
+    got, want = _JSON_NAMES.get(kind, kind.__name__), _JSON_NAMES.get(expected, expected.__name__)
+    return _text(f"argument {param!r}: expected {want}, got {got} {show(value)}")
 
 
 def _compile_param(name: str, allowed: list[Any], prop: dict[str, Any] | None, norm: Normalizer) -> ParamRule:
