@@ -7,8 +7,10 @@ verl loads the function by path and name and merges `reward_kwargs` into every c
     reward.custom_reward_function.name=compute_score
     +reward.custom_reward_function.reward_kwargs.spec=/abs/path/spec.yaml
 
-and `name=compute_score_batch` with `reward.reward_manager.name=batch`, which scores the whole batch
-with one `spec.score` call (verifier batching, sandbox pools, one tokenizer pass).
+verl 0.9.1's Reward Loop then calls `compute_score` once per sample. `compute_score_batch` scores a
+whole batch with one `spec.score` call (verifier batching, sandbox pools): verl's legacy
+`BatchRewardManager` calls it, and so does rewardkit's Reward Loop manager
+(`rewardkit/integrations/verl_manager.py`, selected by `rewardkit export verl SPEC --batch`).
 
 What the verifiers read. A verl row holds `data_source`, `prompt` (chat messages),
 `reward_model.ground_truth` and `extra_info`; the reward manager hands over the decoded response
@@ -17,8 +19,8 @@ What the verifiers read. A verl row holds `data_source`, `prompt` (chat messages
   - the row's fields <- `extra_info["rewardkit_fields"]` (a JSON object, written by
     `rewardkit export verl-data`), or else every key of `extra_info` itself;
   - `ground_truth` <- `ground_truth`; a dict's keys become fields; a plain value also fills
-    the spec's reference field (`ground_truth_field` in `reward_kwargs`, or the one field the spec's
-    verifiers read that the sample still lacks), so hand-made verl data with a bare answer works.
+    the spec's reference field when the sample lacks it (`ground_truth_field` in `reward_kwargs`, or
+    the one data field the spec's verifiers read), so hand-made verl data with a bare answer works.
 
 What comes back: `{"score": weighted gated total, <reward>: value, ..., "rewardkit_errors": n}`.
 `score` is for GRPO (`algorithm.adv_estimator=grpo`); the per-reward keys are for
