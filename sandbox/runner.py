@@ -10,24 +10,22 @@ every other process in the container. When stdin closes (the host went away) it 
 container, started with auto-remove, disappears.
 
 The host sends this file's source as `python3 -c`, so any image with a python3 works. The imports
-above are also what a forked child needs, so that fork-server runs don't pay for them.
+above are also what a forked child needs, so that fork-server runs don't pay for them; the
+process and fresh-bwrap backends start the same file as `python3 -c <it> --script FD ...` to run
+one script through `run_script` (then the runner's own modules are never imported).
 """
 
 import atexit
-import base64
 import builtins
 import io
-import json
 import os
-import resource
-import select
-import shutil
-import signal
 import sys
 import threading
-import time
 import traceback
 import types
+
+# the runner loop's modules, imported by _server_modules() (a placeholder until then)
+base64 = json = resource = select = shutil = signal = time = types.ModuleType("see _server_modules")
 
 WORK = "/work"
 STATUS_FD = 3  # in the program: where run_script reports how it ended (see there)
@@ -360,14 +358,28 @@ def _not_dumpable():
         pass
 
 
+def _server_modules():
+    """What only the runner's loop needs, imported once before the first fork (forked children
+    then pay nothing for them); a launched script (`--script`) never imports them."""
+    global base64, json, resource, select, shutil, signal, time
+    import base64
+    import json
+    import resource
+    import select
+    import shutil
+    import signal
+    import time
+
+
 def main():
     if sys.argv[1:2] == ["--script"]:  # python3 -c <this file> --script FD script.py args...
-        _not_dumpable()
+        # the script runs in this very process: there is no runner memory to hide (no _not_dumpable)
         given = int(sys.argv[2])
         if given != STATUS_FD:  # the same descriptor number as in the fork-server sandboxes
             os.dup2(given, STATUS_FD, inheritable=False)
             os.close(given)
         run_script(sys.argv[3:], dict(os.environ), STATUS_FD)
+    _server_modules()
     if os.getpid() != 1:
         # kill(-1) between runs is only safe as init of a pid namespace of our own: anywhere else
         # it would signal every process this user may signal. Refuse to start.
