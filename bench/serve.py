@@ -342,6 +342,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests (a CI-sized run)")
     parser.add_argument("--soak", type=float, default=0, metavar="SECONDS", help="run only the mixed soak")
+    parser.add_argument("--sections", type=int, nargs="+", default=[1, 2, 3, 4], metavar="N",
+                        help="run only these sections (1 concurrency, 2 served vs in-process, 3 vs NeMo-style, 4 overload)")
     args = parser.parse_args()
     print(f"load before: {os.getloadavg()}, {os.cpu_count()} CPUs", flush=True)
     if args.soak:
@@ -369,6 +371,8 @@ def main() -> None:
              3: "| spec | budget | clients x samples | requests | 200s | 503s | lost | answered twice | server RSS MB | exit |\n"
                 "|---|---:|---|---:|---:|---:|---:|---:|---|---:|"}
     for k, (title, run) in enumerate(sections):
+        if k + 1 not in args.sections:
+            continue
         t0 = time.perf_counter()
         rows = run()
         print(f"\n### {title}\n", flush=True)

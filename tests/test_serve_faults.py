@@ -54,9 +54,9 @@ def all_pass(srv: Server, n: int = 2) -> None:
 
 
 def test_a_request_past_its_timeout_gets_504_and_its_work_stops() -> None:
-    with Server(SLOW, "--request-timeout", "2", "--chunk-size", "1") as srv:
+    with Server(SLOW, "--request-timeout", "2", "--chunk-size", "1", "--score-threads", "1") as srv:
         started = time.monotonic()
-        answer = srv.post("/score", slow(2, n=6))  # 12 s of work, one sample per chunk
+        answer = srv.post("/score", slow(2, n=6))  # 12 s of work: one sample per part, one at a time
         assert answer.status_code == 504, answer.text
         assert "over the request timeout of 2 s" in answer.json()["error"]
         stopped_after = time.monotonic() - started + wait_for(lambda: in_flight(srv) == 0, what="work stopping")
@@ -65,7 +65,7 @@ def test_a_request_past_its_timeout_gets_504_and_its_work_stops() -> None:
 
 
 def test_a_client_that_disconnects_mid_request_stops_its_work() -> None:
-    with Server(SLOW, "--chunk-size", "1") as srv:
+    with Server(SLOW, "--chunk-size", "1", "--score-threads", "1") as srv:
         url = urlparse(srv.url)
         body = httpx.Request("POST", srv.url + "/score", json=slow(2, n=6))
         with socket.create_connection((url.hostname, url.port), timeout=30) as sock:

@@ -1,12 +1,13 @@
 """The server's scoring engine: one loaded spec scored off the event loop, under the sample
 budget, with a deadline and cancellation.
 
-Scoring is blocking work (verifiers wait on sandboxes and worker pools), so it runs on a thread
-pool of our own rather than in plain `def` endpoints: an endpoint has to keep waiting on the
-event loop to notice its deadline or a client that went away, and stop the work. Work stops at
-the next chunk boundary (`chunk_size` samples); a chunk already running ends within its
-verifiers' own time limits. Samples stay counted against the budget until their thread is done,
-so a timed-out request's leftover work still holds back new admissions."""
+Scoring is blocking work (verifiers wait on sandboxes and worker pools), so it runs on scoring
+threads of our own (`batcher`, which also coalesces concurrent requests) rather than in plain
+`def` endpoints: an endpoint has to keep waiting on the event loop to notice its deadline or a
+client that went away, and stop the work. Work stops at the next part (`chunk_size` samples); a
+part already running ends within its verifiers' own time limits. Samples stay counted against
+the budget until their parts are done, so a timed-out request's leftover work still holds back
+new admissions."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from rewardkit.scoring import ScoreTable
+from rewardkit.scoring import Cell, ScoreTable
 from rewardkit.serve.admission import SampleBudget
+from rewardkit.serve.batcher import Batcher, Cancelled
 from rewardkit.serve.errors import RequestProblem
 from rewardkit.verifier import ScoringContext
 
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
     from rewardkit.serve.metrics import Metrics
     from rewardkit.serve.settings import ServeSettings
     from rewardkit.spec import Spec
-
-
-class Cancelled(Exception):
-    """Raised inside a scoring thread when its request timed out or its client left."""
 
 
 class Engine:
@@ -45,7 +42,7 @@ class Engine:
         self.budget = SampleBudget(settings.sample_budget)
         self.ready = threading.Event()
         self.warmup_error: str | None = None
-        self._executor = ThreadPoolExecutor(settings.score_threads, thread_name_prefix="rewardkit-serve")
+        self._batcher = Batcher(self._score_batch, threads=settings.score_threads, chunk_size=settings.chunk_size)
 
     def warm_up(self) -> None:
         """Start every verifier's pools and sandboxes; the server reports ready only after this."""
@@ -74,20 +71,27 @@ class Engine:
         cancel = threading.Event()
         self.metrics.in_flight.inc(n)
         try:
-            job = self._executor.submit(self._score_chunks, list(samples), cancel)
+            parts = self._batcher.submit(list(samples), cancel)
         except RuntimeError:
             self.budget.release(n)
             self.metrics.in_flight.dec(n)
             raise RequestProblem(503, "server is shutting down; send this request to another replica",
                                  headers={"Retry-After": "5"}) from None
+        pending = [len(parts)]
+        lock = threading.Lock()
 
-        def finished(_: object) -> None:
-            self.budget.release(n)
-            self.metrics.in_flight.dec(n)
-            self.budget.observe(time.monotonic() - started)
+        def part_done(_: object) -> None:  # the budget is given back when the last part is done
+            with lock:
+                pending[0] -= 1
+                last = pending[0] == 0
+            if last:
+                self.budget.release(n)
+                self.metrics.in_flight.dec(n)
+                self.budget.observe(time.monotonic() - started)
 
-        job.add_done_callback(finished)
-        waiter = asyncio.wrap_future(job)
+        for part in parts:
+            part.future.add_done_callback(part_done)
+        waiters = [asyncio.wrap_future(part.future) for part in parts]
         deadline = started + self.settings.request_timeout_s
         try:
             while True:
@@ -96,29 +100,34 @@ class Engine:
                     raise RequestProblem(504, f"scoring {n} samples took over the request timeout of "
                                          f"{self.settings.request_timeout_s:g} s; send smaller batches or "
                                          "raise --request-timeout")
-                done, _ = await asyncio.wait({waiter}, timeout=min(0.25, left))
-                if done:
-                    table = waiter.result()
+                _, running = await asyncio.wait(waiters, timeout=min(0.25, left))
+                if not running:
+                    rows = [row for waiter in waiters for row in _result(waiter)]
+                    table = ScoreTable(self.spec.reward_names, rows, [r.pass_at for r in self.spec.rewards])
                     self.metrics.count_table(endpoint, table)
                     return table
                 if request is not None and await request.is_disconnected():
                     raise RequestProblem(499, "client disconnected; scoring stopped")
         finally:
-            if not job.done():
+            if not all(part.future.done() for part in parts):
                 cancel.set()
 
-    def _score_chunks(self, samples: list[dict[str, Any]], cancel: threading.Event) -> ScoreTable:
-        ctx = ScoringContext(tokenizer=self.tokenizer)
-        size = self.settings.chunk_size
-        cells = []
-        for start in range(0, len(samples), size):
-            if cancel.is_set():
-                raise Cancelled()
-            cells.extend(self.spec.score(samples[start:start + size], ctx).cells)
-        return ScoreTable(self.spec.reward_names, cells, [r.pass_at for r in self.spec.rewards])
+    def _score_batch(self, samples: list[dict[str, Any]]) -> list[list[Cell]]:
+        self.metrics.batches.inc()
+        return self.spec.score(samples, ScoringContext(tokenizer=self.tokenizer)).cells
 
     def close(self) -> None:
         """Let running work finish (uvicorn has already waited out the grace period), then free
         the spec's pools, sandboxes and containers."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._batcher.close()
         self.spec.close()
+
+
+def _result(waiter: asyncio.Future[list[list[Cell]]]) -> list[list[Cell]]:
+    try:
+        return waiter.result()
+    except Cancelled:
+        raise RequestProblem(503, "server is shutting down; send this request to another replica",
+                             headers={"Retry-After": "5"}) from None
+    except Exception as exc:
+        raise RequestProblem(500, f"scoring failed: {type(exc).__name__}: {exc}") from exc

@@ -24,6 +24,8 @@ class Metrics:
                                      ["reward"], registry=self.registry)
         self.latency = Histogram("rewardkit_request_seconds", "Request latency, by endpoint", ["endpoint"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batches = Counter("rewardkit_scoring_batches", "spec.score calls (concurrent requests coalesce "
+                               "into one)", registry=self.registry)
         self.in_flight = Gauge("rewardkit_samples_in_flight", "Samples admitted and not yet scored",
                                registry=self.registry)
 
