@@ -142,3 +142,31 @@ def test_list_names_every_probe(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "specs/quickstart.yaml", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(p.name in out for p in all_probes())
+
+
+HE_SPEC = """\
+version: 1
+name: he
+rewards:
+  - {name: pass_rate, verifier: code_tests, args: {tests: test, prefix: prompt, time_limit_s: 5}}
+  - {name: no_bug, verifier: bug_detector, args: {tests: test, prefix: prompt, time_limit_s: 5}}
+"""
+HE_ROW = {"prompt": 'def first(xs):\n    """the first item, or None"""\n', "entry_point": "first",
+          "test": "def check(candidate):\n    assert candidate([1, 2]) == 1\n    assert candidate([]) is None\n",
+          "completion": "```python\ndef first(xs):\n    return xs[0] if xs else None\n```"}
+
+
+def test_assert_style_tests_resist_the_judge_tampering_probes() -> None:
+    """HumanEval-style: an __eq__ that always agrees, disabled asserts, patched builtins, an
+    overwritten harness, hidden crashes: none passes a test (the judge runs apart from the program)."""
+    spec = load_spec_text(HE_SPEC)
+    try:
+        report = run_audit(spec, [HE_ROW], rules=["pass"],
+                           probes=[p for p in all_probes() if p.family == "code"])
+    finally:
+        spec.close()
+    passed = {(f.probe, f.variant) for f in report.findings if any(e.reward == "pass_rate" for e in f.earned)}
+    assert passed == set(), passed
+    assert {"__eq__ always true", "assert disabled"} <= {f.variant for f in report.findings}  # they ran...
+    # ...and earned only no_bug: a wrong answer (a failing assertion of the test) is not a bug
+    assert {e.reward for f in report.findings for e in f.earned} == {"no_bug"}
