@@ -17,6 +17,7 @@ ENTRY_POINT_GROUP = "rewardkit.verifiers"
 BUILTINS: dict[str, str] = {
     "exact_match": "rewardkit.verifiers.exact_match:ExactMatch",
     "python": "rewardkit.verifiers.python_function:PythonFunction",
+    "trl_reward": "rewardkit.verifiers.trl_reward:TrlReward",
     "tool_call_match": "rewardkit.verifiers.tool_call_match:ToolCallMatch",
     "format_regex": "rewardkit.verifiers.format_regex:FormatRegex",
     "length_limit": "rewardkit.verifiers.length_limit:LengthLimit",
