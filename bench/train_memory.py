@@ -3,7 +3,8 @@
 Two tables from one command, every configuration in its own fresh subprocess (so that peak RSS,
 the `ru_maxrss` high-water mark, is its own), configurations alternating over `--rounds`:
 
-1. Train step on the tiny demo model (the demo spec, KL to the reference on): full fine-tuning,
+1. Train step on the tiny demo model and a 21M-parameter one of its family (the demo spec, KL to
+   the reference on, so full fine-tuning loads a second copy as the reference): full fine-tuning,
    LoRA (r 16, all linear layers; the reference is the policy with adapters off), full with
    gradient checkpointing, full with chunked log-probs. Medians of step and update seconds,
    peak RSS and its growth over the RSS before the first step.
@@ -12,7 +13,8 @@ the `ru_maxrss` high-water mark, is its own), configurations alternating over `-
    `--rows` completions of `--completion` tokens, plain (`[tokens x vocab]` logits) vs chunked.
    Peak - start is the growth of the high-water mark over the RSS after model and batch are built.
 
-Usage: `python bench/train_memory.py [--steps 5] [--rounds 2] [--threads 1] [--rows 8] [--completion 128]`
+Usage: `python bench/train_memory.py [--steps 5] [--rounds 2] [--threads 1] [--sizes tiny,small] [--rows 8]
+[--completion 128]`
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ TRAIN_CONFIGS: dict[str, dict[str, Any]] = {
     "full + chunked log-probs (64)": {"logprob_chunk_tokens": 64},
 }
 LOGPROB_CHUNKS = [0, 512, 128]
+# The demo's tiny model, and a wider and deeper one of the same family where weights, gradients
+# and Adam moments (not activations) dominate memory, as in a real model.
+MODEL_SIZES: dict[str, dict[str, int]] = {
+    "tiny": {},
+    "small": {"hidden_size": 512, "layers": 8, "heads": 8},
+}
 
 
 def _rss_mb() -> float:
@@ -124,6 +132,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--rows", type=int, default=8, help="completions in the log-prob pass")
     parser.add_argument("--completion", type=int, default=128, help="tokens per completion in the log-prob pass")
+    parser.add_argument("--sizes", default="tiny,small", help="train-step models: tiny (0.3M), small (21M)")
     parser.add_argument("--only", default="train,logprobs", help="comma-separated subset of: train, logprobs")
     parser.add_argument("--worker", choices=["train", "logprobs"], help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -148,25 +157,28 @@ def main() -> None:
         from rewardkit.trainers.demo_data import write_demo_data
         from rewardkit.trainers.tiny_model import build_tiny_model
 
+        print("\n| model | demo spec (8 prompts x 8, 6 new tokens, KL on) | trainable parameters | step s | "
+              "update s | mean len | peak RSS MB | peak - start MB |")
+        print("|---|---|---|---|---|---|---|---|")
         with tempfile.TemporaryDirectory(prefix="rk_mem_") as tmp:
             work = Path(tmp)
-            build_tiny_model(work / "model", seed=0)
             write_demo_data(work)
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAIN_CONFIGS}
-            for _ in range(args.rounds):
-                for name in TRAIN_CONFIGS:
-                    runs[name].append(_spawn(["--worker", "train", "--config", name, "--model", str(work / "model"),
-                                              "--data", str(work / "demo_train.jsonl"),
-                                              "--out", str(work / "runs"), *common]))
-        print("\n| tiny model, demo spec (8 prompts x 8, 6 new tokens, KL on) | trainable parameters | step s | "
-              "update s | mean len | peak RSS MB | peak - start MB |")
-        print("|---|---|---|---|---|---|---|")
-        for name, results in runs.items():
-            rows = [s for r in results for s in r["steps"]]
-            print(f"| {name} | {results[0]['trainable']:,} | {statistics.median(r['step'] for r in rows):.3f} | "
-                  f"{statistics.median(r['update'] for r in rows):.3f} | "
-                  f"{statistics.median(r['length'] for r in rows):.1f} | {max(r['peak_mb'] for r in results):.0f} | "
-                  f"{max(r['peak_mb'] - r['start_mb'] for r in results):.0f} |", flush=True)
+            for size in args.sizes.split(","):
+                build_tiny_model(work / size, seed=0, **MODEL_SIZES[size])
+                runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAIN_CONFIGS}
+                for _ in range(args.rounds):
+                    for name in TRAIN_CONFIGS:
+                        runs[name].append(_spawn(["--worker", "train", "--config", name, "--model", str(work / size),
+                                                  "--data", str(work / "demo_train.jsonl"),
+                                                  "--out", str(work / "runs"), *common]))
+                for name, results in runs.items():
+                    rows = [s for r in results for s in r["steps"]]
+                    print(f"| {size} | {name} | {results[0]['trainable']:,} | "
+                          f"{statistics.median(r['step'] for r in rows):.3f} | "
+                          f"{statistics.median(r['update'] for r in rows):.3f} | "
+                          f"{statistics.median(r['length'] for r in rows):.1f} | "
+                          f"{max(r['peak_mb'] for r in results):.0f} | "
+                          f"{max(r['peak_mb'] - r['start_mb'] for r in results):.0f} |", flush=True)
     if "logprobs" in only:
         results_by_chunk: dict[int, list[dict[str, Any]]] = {c: [] for c in LOGPROB_CHUNKS}
         for _ in range(args.rounds):

@@ -209,3 +209,18 @@ def test_static_decoder_reuses_its_cache_and_repeats_itself(model: Any, prompts:
     assert list(decoder._caches.values()) == [cache]
     decoder.generate(prompts[:2], 4, sampling, 7, {EOS}, PAD)
     assert len(decoder._caches) == 2
+
+
+def test_trainer_runs_on_the_static_loop(tmp_path: Any) -> None:
+    """`train.sampler: static` reaches the engine: a training step samples through it."""
+    from pathlib import Path
+
+    from rewardkit.trainers import gdpo
+
+    demo = str(Path(__file__).resolve().parents[1] / "specs" / "demo.yaml")
+    tiny = str(build_tiny_model(tmp_path / "model"))
+    run = gdpo.setup(demo, overrides={"model": tiny, "sampler": "static", "progress": False,
+                                      "output_dir": str(tmp_path / "run")})
+    metrics = gdpo.train_step(run)
+    assert run.engine._static is not None and len(run.engine._static._caches) == 1
+    assert 1 <= metrics["len/mean"] <= run.cfg.max_new_tokens
