@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     p = export.add_parser("verl", help="the Hydra overrides that train verl on this spec, ready to paste")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--batch", action="store_true", help="score each reward worker's chunk in one call")
+    p.add_argument("--remote", metavar="URL", help="score on this `rewardkit serve` of the spec")
     p.set_defaults(func=_export_verl)
     p = export.add_parser("verl-data", help="a JSONL data file in verl's parquet layout")
     p.add_argument("data", metavar="DATA.jsonl")
@@ -408,7 +409,7 @@ def _export_verl(args: argparse.Namespace) -> int:
 
     with load_spec(args.spec) as spec:
         print("python -m verl.trainer.main_ppo \\\n  " + " \\\n  ".join(
-            f"'{line}'" for line in verl_overrides(spec, args.spec, batch=args.batch)))
+            f"'{line}'" for line in verl_overrides(spec, args.spec, batch=args.batch, remote=args.remote)))
     return EXIT_OK
 
 

@@ -111,3 +111,19 @@ def test_export_verl_data_writes_verls_layout(tmp_path: Path, capsys: pytest.Cap
     bad.write_text('{"question": "no prompt field"}\n')
     assert main(["export", "verl-data", str(bad), "-o", str(out)]) == 1
     assert "row 1 has no prompt field 'prompt'" in capsys.readouterr().err
+
+
+def test_remote_scoring_on_a_rewardkit_server_gives_the_same_results() -> None:
+    pytest.importorskip("fastapi")
+    from rk_serve import Server
+
+    args = {"data_sources": ["q"] * 4, "ground_truths": ["Paris"] * 4, "extra_infos": [{}] * 4,
+            "solution_strs": ["<think>.</think><answer>Paris</answer>", "<answer>Lyon</answer>", "",
+                              "<think>" + "long " * 40 + "</think><answer>Paris</answer>"]}
+    local = verl.compute_score_batch(**args, spec=str(QUICKSTART))
+    with Server(QUICKSTART) as srv:
+        remote = verl.compute_score_batch(**args, spec=str(QUICKSTART), remote=srv.url)
+        single = verl.compute_score("q", args["solution_strs"][0], "Paris", {}, spec=str(QUICKSTART), remote=srv.url)
+        served = srv.get("/metrics").text
+    assert remote == local and single == local[0]
+    assert 'rewardkit_samples_total{endpoint="score"} 5.0' in served

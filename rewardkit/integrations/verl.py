@@ -144,14 +144,16 @@ def _sole_reference_field(spec: Any) -> str | None:
 
 # --- the functions verl calls -----------------------------------------------------------------------
 
-_scorers: dict[tuple[str, str | None, str | None, int], VerlScorer] = {}
+_scorers: dict[tuple[str, str | None, str | None, int, str | None], VerlScorer] = {}
 _scorers_lock = threading.Lock()
 
 
 def scorer_for(spec: str | Path, ground_truth_field: str | None = None, tokenizer: str | None = None,
-               max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS) -> VerlScorer:
-    """The process's scorer for this spec path (loaded on first use, then reused)."""
-    key = (str(Path(spec).resolve()), ground_truth_field, tokenizer, int(max_consecutive_errors))
+               max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS, remote: str | None = None) -> VerlScorer:
+    """The process's scorer for this spec path (loaded on first use, then reused). With `remote`,
+    the URL of a `rewardkit serve` of the same spec, the scoring runs there (token from
+    $REWARDKIT_TOKEN), so verl's reward workers need no sandbox or math workers of their own."""
+    key = (str(Path(spec).resolve()), ground_truth_field, tokenizer, int(max_consecutive_errors), remote)
     with _scorers_lock:
         if key not in _scorers:
             from rewardkit.spec import load_spec
@@ -161,7 +163,12 @@ def scorer_for(spec: str | Path, ground_truth_field: str | None = None, tokenize
                 from rewardkit.verifiers.length_limit import load_tokenizer_file
 
                 tok = load_tokenizer_file(tokenizer)
-            _scorers[key] = VerlScorer(load_spec(key[0]), ground_truth_field=ground_truth_field, tokenizer=tok,
+            loaded: Any = load_spec(key[0])
+            if remote:
+                from rewardkit.client import RewardClient
+
+                loaded = RewardClient(remote).scoring_for(loaded)
+            _scorers[key] = VerlScorer(loaded, ground_truth_field=ground_truth_field, tokenizer=tok,
                                        max_consecutive_errors=int(max_consecutive_errors))
         return _scorers[key]
 
@@ -172,7 +179,7 @@ def _scorer(kwargs: dict[str, Any]) -> VerlScorer:
         raise VerlRewardError("no spec: add +reward.custom_reward_function.reward_kwargs.spec=/path/to/spec.yaml "
                               "(see `rewardkit export verl SPEC`)")
     return scorer_for(spec, kwargs.get("ground_truth_field"), kwargs.get("tokenizer"),
-                      kwargs.get("max_consecutive_errors", DEFAULT_MAX_CONSECUTIVE_ERRORS))
+                      kwargs.get("max_consecutive_errors", DEFAULT_MAX_CONSECUTIVE_ERRORS), kwargs.get("remote"))
 
 
 def compute_score(data_source: Any, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None = None,
@@ -180,7 +187,8 @@ def compute_score(data_source: Any, solution_str: str, ground_truth: Any, extra_
     """verl's custom reward function (naive reward manager): one sample, one dict.
 
     `kwargs` are verl's `reward_kwargs`: `spec` (path, required), `ground_truth_field`,
-    `tokenizer` (a tokenizer.json for token-length rewards), `max_consecutive_errors`.
+    `tokenizer` (a tokenizer.json for token-length rewards), `max_consecutive_errors`, `remote`
+    (score on a `rewardkit serve` of this spec).
     """
     scorer = _scorer(kwargs)
     return scorer.score([scorer.sample(data_source, solution_str, ground_truth, extra_info)])[0]

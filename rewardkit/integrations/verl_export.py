@@ -27,13 +27,14 @@ def _hydra_list(values: Sequence[Any]) -> str:
     return "[" + ",".join(str(v) for v in values) + "]"
 
 
-def verl_overrides(spec: Any, spec_path: str | Path, batch: bool = False) -> list[str]:
+def verl_overrides(spec: Any, spec_path: str | Path, batch: bool = False, remote: str | None = None) -> list[str]:
     """Hydra overrides for `python -m verl.trainer.main_ppo` that train on this spec.
 
     GDPO gets the per-reward keys and weights (verl normalizes each key in its group); GRPO
     uses `score`, the weighted gated total. By default verl's Reward Loop calls `compute_score`
     once per sample (naive manager); `batch` selects rewardkit's Reward Loop manager
     (`verl_manager.py`), which scores each reward worker's chunk with one `compute_score_batch` call.
+    `remote` (a `rewardkit serve` URL) moves the scoring onto that server.
     """
     import rewardkit.integrations.verl as module
 
@@ -55,6 +56,8 @@ def verl_overrides(spec: Any, spec_path: str | Path, batch: bool = False) -> lis
         f"reward.custom_reward_function.name={'compute_score_batch' if batch else 'compute_score'}",
         f"+reward.custom_reward_function.reward_kwargs.spec={Path(spec_path).resolve()}",
     ]
+    if remote:
+        lines.append(f"+reward.custom_reward_function.reward_kwargs.remote={remote}")
     train = getattr(spec, "train", None)
     model = _model_path(train.model, Path(spec_path)) if train is not None else None
     if any(getattr(r.verifier.args, "unit", None) == "tokens" for r in spec.rewards):
