@@ -1,4 +1,4 @@
-"""The `rewardkit` command: validate, check, audit, schema, verifiers, train, export.
+"""The `rewardkit` command: validate, check, audit, schema, verifiers, train, warmstart, export.
 
 Exit codes: 0 ok, 1 invalid input (a spec or samples with problems; an audit finding; a training run stopped by a
 failing reward), 2 usage, 3 `check` scored every line but some cells errored (the summary on stderr
@@ -117,6 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a train: field, e.g. --set steps=20 (repeatable)")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("warmstart", help="supervised warm start on demonstrations before RL (needs rewardkit[train])")
+    p.add_argument("spec", metavar="SPEC", help="its train: section says how prompts are rendered")
+    p.add_argument("--data", required=True, metavar="FILE.jsonl", help="rows with the prompt and a demonstration")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to save the warm-started model to")
+    p.add_argument("--from", dest="from_model", metavar="MODEL", help="model to start from (default: train.model)")
+    p.add_argument("--target-field", default="completion", help="row field holding the demonstration")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_warmstart)
 
     p = sub.add_parser("export", help="write a trained policy in the form another tool loads")
     export = p.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
@@ -428,6 +440,24 @@ def _export_verl_data(args: argparse.Namespace) -> int:
     finally:
         if spec is not None:
             spec.close()
+    return EXIT_OK
+
+
+def _warmstart(args: argparse.Namespace) -> int:
+    try:
+        from rewardkit.trainers.data import TrainSetupError
+        from rewardkit.trainers.sft import WarmStartSettings, warm_start_spec
+    except ImportError as exc:
+        _say(f"the warm start needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
+        return EXIT_INVALID
+    settings = WarmStartSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                 target_field=args.target_field)
+    try:
+        out = warm_start_spec(args.spec, args.data, args.out, args.from_model, settings)
+    except TrainSetupError as exc:
+        _say(f"error: {exc}")
+        return EXIT_INVALID
+    print(f"warm-started model written to {out}")
     return EXIT_OK
 
 

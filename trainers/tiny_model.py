@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 ROLES = ["<system>", "<user>", "<assistant>"]
@@ -64,20 +65,23 @@ def build_tiny_model(
     layers: int = 2,
     heads: int = 2,
     max_positions: int = 512,
+    tokenizer: Any = None,
 ) -> Path:
     """Write a randomly initialised tiny Llama and its tokenizer to `out_dir`; return the path.
 
     Defaults give head_dim 64 (a size every attention kernel, vLLM's included, supports) and about
-    0.4M parameters, so a training step on CPU takes tens of milliseconds.
+    0.4M parameters, so a training step on CPU takes tens of milliseconds. `tokenizer` replaces the
+    demo's word tokenizer (the paper tasks pass a `piece_tokenizer`); the vocabulary follows it.
     """
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig, LlamaConfig
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
+    if tokenizer is None:
+        tokenizer = build_tokenizer()
     config = LlamaConfig(
-        vocab_size=len(VOCAB),
+        vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=2 * hidden_size,
         num_hidden_layers=layers,
