@@ -4,11 +4,12 @@ Tasks (specs/paper_*.yaml, data from `rewardkit.trainers.paper_tasks`): tool cal
 component correctness in [-3, 3]), math with a plain length reward and with the length reward
 gated on correctness, and code (test pass rate in the bwrap sandbox + gated length + bug_detector).
 
-Per seed and task, one tiny policy is built (its own random init) and warm-started on imperfect
-demonstrations (`rewardkit.trainers.sft`); every method then trains that same model with the same
-data order and sampling seeds, changing only `advantage.method`. After training, the final policy
+Per task, one tiny policy is built and warm-started on imperfect demonstrations
+(`rewardkit.trainers.sft`; --warm-start-per-seed gives each seed its own init and warm start);
+every method and seed then trains from that same model, and within a seed every method has the
+same data order and sampling seeds, changing only `advantage.method`. After training, the final policy
 is measured with the paper's metrics on ungated rewards: *final* = 4 sampled completions (T=1) on
-64 training prompts, *held-out* = one greedy completion per held-out prompt.
+32 training prompts, *held-out* = one greedy completion per held-out prompt.
 
 Every run is saved as JSON under --runs (default experiments/paper_tasks_runs/, git-ignored) and
 skipped when present, so an interrupted suite continues where it stopped; --report-only rebuilds
@@ -77,7 +78,7 @@ TASKS = {
 class Settings:
     steps: int
     sft_steps: int
-    final_prompts: int = 64
+    final_prompts: int = 32
     final_samples: int = 4
     eval_limit: int | None = None
     device: str = "cpu"
@@ -101,6 +102,7 @@ def _quiet() -> None:
 
 def warm_started_model(data_task: str, seed: int, s: Settings, work: Path, data_dir: Path) -> Path:
     import torch
+
     from rewardkit.trainers.data import load_rows
     from rewardkit.trainers.paper_tasks import build_task_model
     from rewardkit.trainers.sft import WarmStartSettings, warm_start
@@ -159,6 +161,7 @@ def run_unit(tasks: list[str], seed: int, methods: list[str], s: Settings, runs_
     """One seed of tasks that share data (math and math_gated share their warm start): warm
     start once, then every (task, method) not yet saved; returns log lines."""
     import torch
+
     from rewardkit.trainers import gdpo
     from rewardkit.trainers.data import load_rows
 
@@ -355,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5, 6, 7])
     parser.add_argument("--steps", type=int, default=None, help="RL steps per run (default: the spec's)")
-    parser.add_argument("--sft-steps", type=int, default=500, help="warm-start steps")
+    parser.add_argument("--sft-steps", type=int, default=600, help="warm-start steps")
     parser.add_argument("--warm-start-per-seed", action="store_true",
                         help="a random init and warm start per seed (default: one per task, shared by all seeds)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: seed 0, 3 RL steps, 10 warm-start steps")
@@ -373,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (3 if args.quick else yaml.safe_load(spec_path(args.tasks[0]).read_text())["train"]["steps"])
     s = Settings(steps=steps, sft_steps=10 if args.quick else args.sft_steps, device=args.device, size=size,
                  warm_start_per_seed=args.warm_start_per_seed,
-                 final_prompts=8 if args.quick else 64, final_samples=2 if args.quick else 4,
+                 final_prompts=8 if args.quick else 32, final_samples=2 if args.quick else 4,
                  eval_limit=8 if args.quick else None)
     seeds = [0] if args.quick else args.seeds
     started = time.perf_counter()

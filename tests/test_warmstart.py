@@ -14,12 +14,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
 from rewardkit.cli import main  # noqa: E402
 from rewardkit.trainers.data import DataError  # noqa: E402
 from rewardkit.trainers.demo_data import demo_rows  # noqa: E402
 from rewardkit.trainers.sft import WarmStartSettings, warm_start  # noqa: E402
 from rewardkit.trainers.tiny_model import build_tiny_model  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -66,7 +66,8 @@ def warm_start(model: str | Path, rows: list[dict[str, Any]], out_dir: str | Pat
         tokenizer = AutoTokenizer.from_pretrained(str(model))
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        policy: Any = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.float32).to(device).train()
+        policy: Any = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.float32)
+        policy.to(device).train()
         texts = [render_prompt(r[s.prompt_field], tokenizer, s.prompt_format, chat_template) for r in rows]
         prompts = encode_prompts(texts, tokenizer, s.max_prompt_tokens)
         eos = tokenizer.eos_token_id

@@ -27,7 +27,7 @@ TEMPLATES = {
     "sub": "{name} has {a} {item} and gives away {b}. how many {item} are left?",
 }
 STYLES = {"short": 0.3, "medium": 0.4, "long": 0.3}  # share of demonstrations in each style
-WRONG = {"short": 0.5, "medium": 0.35, "long": 0.2}  # share of those with a wrong answer
+WRONG = {"short": 0.4, "medium": 0.35, "long": 0.3}  # share of those with a wrong answer
 
 
 def pieces() -> list[str]:
