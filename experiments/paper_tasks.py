@@ -175,7 +175,8 @@ def run_unit(tasks: list[str], seed: int, methods: list[str], s: Settings, runs_
     sft_s = json.loads((model / "warmstart.json").read_text())["seconds"]
     train_rows = load_rows(data_dir / f"paper_{data}_train.jsonl")
     eval_rows = load_rows(data_dir / f"paper_{data}_eval.jsonl")[: s.eval_limit]
-    final_rows = [train_rows[i] for i in np.random.default_rng([seed, 5]).permutation(len(train_rows))[: s.final_prompts]]
+    order = np.random.default_rng([seed, 5]).permutation(len(train_rows))
+    final_rows = [train_rows[i] for i in order[: s.final_prompts]]
     lines = []
     with tempfile.TemporaryDirectory(prefix=f"paper-{data}-{seed}-") as tmp_name:
         tmp = Path(tmp_name)
@@ -272,11 +273,12 @@ def report(runs: dict[str, dict[str, dict[int, dict[str, Any]]]]) -> str:
         for metric in setup.metrics:
             for m in methods:
                 rs = list(by_method[m].values())
-                lines.append(f"| {metric.label} | {m.upper()} | {fmt([r['start_heldout'][metric.key] for r in rs])} "
-                             f"| {fmt([r['final'][metric.key] for r in rs])} | {fmt([r['heldout'][metric.key] for r in rs])} |")
+                cells = [fmt([r[where][metric.key] for r in rs]) for where in ("start_heldout", "final", "heldout")]
+                lines.append(f"| {metric.label} | {m.upper()} | " + " | ".join(cells) + " |")
         lines += ["", "Paired by seed, GDPO minus the other method (bootstrap 95% interval over seeds; "
                   "*ahead* counts seeds where GDPO is better: higher, or lower for violations and bugs):", "",
-                  "| metric | measured on | vs | GDPO − other | 95% CI | seeds GDPO ahead |", "|---|---|---|---|---|---|"]
+                  "| metric | measured on | vs | GDPO − other | 95% CI | seeds GDPO ahead |",
+                  "|---|---|---|---|---|---|"]
         for metric in setup.metrics:
             for where, label in (("final", "final"), ("heldout", "held-out")):
                 for other in ("grpo", "grpo_no_std"):

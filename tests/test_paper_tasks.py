@@ -14,10 +14,10 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from rewardkit.cli import main  # noqa: E402
-from rewardkit.sandbox import available_backends  # noqa: E402
-from rewardkit.trainers.paper_tasks import TASKS, build_task_model, task_rows, write_task_data  # noqa: E402
-from rewardkit.trainers.piece_tokenizer import build_piece_tokenizer  # noqa: E402
+from rewardkit.cli import main
+from rewardkit.sandbox import available_backends
+from rewardkit.trainers.paper_tasks import TASKS, build_task_model, task_rows, write_task_data
+from rewardkit.trainers.piece_tokenizer import build_piece_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"train": 40, "sft": 60}

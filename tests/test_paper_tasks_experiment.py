@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-from rewardkit.sandbox import available_backends  # noqa: E402
+from rewardkit.sandbox import available_backends
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -45,7 +45,8 @@ TASKS = {
     "tool_calling": Task("tool_calling", tasks_tool_calling.pieces, tasks_tool_calling.make_row,
                          tasks_tool_calling.solution, tasks_tool_calling.demonstration),
     "math": Task("math", tasks_math.pieces, tasks_math.make_row, tasks_math.solution, tasks_math.demonstration),
-    "code": Task("code", tasks_code.pieces, tasks_code.make_row, tasks_code.solution, tasks_code.demonstration, eval_size=24),
+    "code": Task("code", tasks_code.pieces, tasks_code.make_row, tasks_code.solution, tasks_code.demonstration,
+                 eval_size=24),
 }
 SIZES = {"train": 512, "eval": 64, "sft": 2048}
 

@@ -126,9 +126,8 @@ def warm_start_spec(spec_path: str, data: str, out_dir: str, from_model: str | N
                     settings: WarmStartSettings | None = None) -> Path:
     """`rewardkit warmstart`: the spec's `train:` section says how prompts are rendered (prompt
     field, format, chat template) and, unless `from_model` is given, which model to start from."""
+    from rewardkit import train_inputs
     from rewardkit.spec import load_spec
-
-    from .gdpo import _load_chat_template, _model_source
 
     spec = load_spec(spec_path)
     try:
@@ -140,14 +139,14 @@ def warm_start_spec(spec_path: str, data: str, out_dir: str, from_model: str | N
             s = WarmStartSettings(**{**asdict(s), "prompt_field": train.prompt_field,
                                      "prompt_format": train.prompt_format,
                                      "max_prompt_tokens": train.max_prompt_tokens})
-            template = _load_chat_template(train.chat_template, spec_dir)
+            template = train_inputs.chat_template(train.chat_template, spec_dir)
         source = from_model or (train.model if train is not None else None)
         if source is None:
             raise DataError(f"{spec_path}: no `train:` section, so pass the model to start from (--from)")
         path = resolve_path(data, spec_dir)
         if path is None:
             raise DataError(f"warm start: {data!r} not found next to {spec_path} nor in {Path.cwd()}")
-        return warm_start(_model_source(source, spec_dir, "--from"), load_rows(path), out_dir, s, template)
+        return warm_start(train_inputs.model_source(source, spec_dir, "--from"), load_rows(path), out_dir, s, template)
     finally:
         spec.close()
 

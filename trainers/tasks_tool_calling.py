@@ -96,7 +96,8 @@ def make_row(rng: np.random.Generator) -> dict[str, Any]:
 
 def solution(row: dict[str, Any]) -> str:
     call = row["answer"][0]
-    return f"<think>call {call['name']}</think>\n<tool_call>\n{_call_json(call['name'], call['arguments'])}\n</tool_call>"
+    body = _call_json(call["name"], call["arguments"])
+    return f"<think>call {call['name']}</think>\n<tool_call>\n{body}\n</tool_call>"
 
 
 def demonstration(row: dict[str, Any], rng: np.random.Generator, p_wrong: float = 0.6,
