@@ -36,3 +36,34 @@ def test_an_unset_token_variable_is_a_usage_error() -> None:
 def test_a_bad_option_value_names_the_option(flag: str, value: str, says: str) -> None:
     done = _serve(str(ROOT / "specs" / "quickstart.yaml"), flag, value)
     assert done.returncode == 2 and says in done.stderr
+
+
+def test_workers_serve_and_stop_on_sigterm_with_exit_0() -> None:
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:  # a free port (workers need a fixed one)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([RK, "serve", str(ROOT / "specs" / "quickstart.yaml"), "--port", str(port), "--workers", "2"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        body = {"samples": [{"completion": "<think>x</think><answer>Paris</answer>", "fields": {"answer": "Paris"}}]}
+        for _ in range(4):  # spread over both workers
+            assert httpx.post(f"http://127.0.0.1:{port}/score", json=body, timeout=60).json()["results"][0]["total"] == 3.0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert out.count("worker ready") == 2
