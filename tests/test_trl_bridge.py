@@ -232,6 +232,21 @@ def test_train_section_maps_to_grpo_config(workdir: Path, monkeypatch: pytest.Mo
     trl.GRPOConfig(output_dir=str(workdir / "unused"), report_to="none", **kwargs)  # every name exists in TRL
 
 
+def test_lora_and_checkpointing_reach_the_trl_trainer(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("peft")
+    path = _write_spec(workdir, "gdpo", monkeypatch)
+    lora_spec = workdir / "spec_lora.yaml"
+    lora_spec.write_text(path.read_text(encoding="utf-8").replace(
+        "  device: cpu\n", "  device: cpu\n  gradient_checkpointing: true\n  lora: {r: 4, target_modules: [q_proj, v_proj]}\n"),
+        encoding="utf-8")
+    spec = load_spec(lora_spec)
+    assert grpo_config_kwargs(spec)["gradient_checkpointing"] is True
+    trainer = build_trl_trainer(spec, output_dir=str(workdir / "out_lora"), report_to="none", disable_tqdm=True)
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    spec.close()
+
+
 def test_gate_sees_other_rewards_and_columns_are_served_from_one_scoring() -> None:
     spec = _spec("gdpo")
     funcs = trl_reward_functions(spec)

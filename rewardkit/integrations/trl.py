@@ -199,7 +199,9 @@ def train_config_kwargs(train: TrainConfig, strict: bool = True) -> dict[str, An
     it by the number of processes on more), `gradient_accumulation_steps = grad_accum`,
     `num_iterations = updates_per_batch`. Settings TRL has no field for (a separate `ref_model`,
     `max_prompt_tokens`, `adam` with weight decay) raise with `strict`, else are dropped. Evaluation
-    settings are not mapped: pass `eval_dataset` and `eval_strategy` to TRL yourself.
+    settings are not mapped: pass `eval_dataset` and `eval_strategy` to TRL yourself. `lora` becomes
+    the trainer's `peft_config` (`build_trl_trainer`); how the compact trainer computes
+    (`sampler`, `logprob_chunk_tokens`) changes no result and has no TRL counterpart here.
     """
     batch = train.prompts_per_step * train.group_size
     if batch % train.grad_accum:
@@ -242,6 +244,7 @@ def train_config_kwargs(train: TrainConfig, strict: bool = True) -> dict[str, An
         "vllm_gpu_memory_utilization": train.vllm_gpu_memory_utilization,
         "save_steps": train.checkpoint_every or train.steps,
         "save_total_limit": train.keep_checkpoints,
+        "gradient_checkpointing": train.gradient_checkpointing,
     }
     if train.output_dir is not None:
         kwargs["output_dir"] = train.output_dir
@@ -288,8 +291,15 @@ def build_trl_trainer(spec: Spec, trainer_cls: Any = None, strict: bool = True, 
     ctx = ScoringContext(tokenizer=tokenizer, workers=train.score_workers)
     cls = trainer_cls or GRPOTrainer
     reward_funcs: list[Any] = list(trl_reward_functions(spec, ctx))
+    extra: dict[str, Any] = {}
+    if train.lora is not None:  # TRL then also takes the adapters-off policy as its KL reference
+        from peft import LoraConfig
+
+        extra["peft_config"] = LoraConfig(r=train.lora.r, lora_alpha=train.lora.alpha,  # type: ignore[arg-type]
+                                          lora_dropout=train.lora.dropout,
+                                          target_modules=train.lora.target_modules, task_type="CAUSAL_LM")
     return cls(model=model, reward_funcs=reward_funcs, args=config,
-               train_dataset=dataset, processing_class=tokenizer)
+               train_dataset=dataset, processing_class=tokenizer, **extra)
 
 
 def _trl_row(row: dict[str, Any], prompt_field: str, prompt_format: str) -> dict[str, Any]:
