@@ -136,6 +136,8 @@ def load_spec_text(text: str, file: str = "<spec>") -> Spec:
     args_models = checker.check_verifiers(data)
     gates = checker.check_gates(data)
     train = checker.check_train(data)
+    if isinstance(config, SpecConfig):
+        checker.check_audit(config)
     if checker.issues or config is None:
         raise SpecError(sorted(checker.issues, key=_issue_order))
     assert isinstance(config, SpecConfig)
@@ -269,6 +271,17 @@ class _Checker:
                 cycle_start = str(exc).split(": ", 1)[1].split(" -> ")[0]
                 self.add(("rewards", names.get(cycle_start, 0), "when"), str(exc))
         return gates
+
+    def check_audit(self, config: SpecConfig) -> None:
+        """`audit: accept:` names rewards of this spec (or `total`)."""
+        names = [r.name for r in config.rewards]
+        for i, entry in enumerate(config.audit.accept):
+            for j, reward in enumerate(entry.rewards):
+                if reward != "total" and reward not in names:
+                    close = difflib.get_close_matches(reward, names, n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    self.add(("audit", "accept", i, "rewards", j),
+                             f"unknown reward {reward!r}{hint} (rewards: {', '.join(names)}, or total)")
 
     def check_train(self, data: dict[str, Any]) -> TrainConfig | None:
         train = data.get("train")

@@ -170,3 +170,12 @@ def test_assert_style_tests_resist_the_judge_tampering_probes() -> None:
     assert {"__eq__ always true", "assert disabled"} <= {f.variant for f in report.findings}  # they ran...
     # ...and earned only no_bug: a wrong answer (a failing assertion of the test) is not a bug
     assert {e.reward for f in report.findings for e in f.earned} == {"no_bug"}
+
+
+def test_an_accept_entry_naming_an_unknown_reward_is_a_load_error(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(LENIENT + "audit:\n  accept:\n    - {probe: '*', rewards: [corect], reason: r}\n")
+    assert main(["validate", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "audit.accept[0].rewards[0]: unknown reward 'corect'; did you mean 'correct'?" in err
