@@ -130,6 +130,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_warmstart)
 
+    p = sub.add_parser("sample", help="generate completions from a model or checkpoint, for `check` "
+                       "(needs rewardkit[train])")
+    p.add_argument("model", metavar="MODEL_OR_CHECKPOINT",
+                   help="a model folder or hub id, a checkpoint folder, or a run folder (its newest checkpoint)")
+    p.add_argument("--data", required=True, metavar="FILE", help="prompts: .jsonl or .parquet rows")
+    p.add_argument("--n", type=int, default=4, metavar="K", help="completions per prompt (default 4)")
+    p.add_argument("--output", "-o", required=True, metavar="SAMPLES.jsonl")
+    p.add_argument("--spec", metavar="SPEC", help="render prompts and sample with this spec's train: settings")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a train: setting, e.g. --set max_new_tokens=256 (repeatable)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N rows")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    p.set_defaults(func=_sample)
+
     p = sub.add_parser("export", help="write a trained policy in the form another tool loads")
     export = p.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
     p = export.add_parser("merged", help="one transformers save_pretrained folder (LoRA adapters merged in)")
@@ -388,14 +403,37 @@ def _verifiers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _train(args: argparse.Namespace) -> int:
+def _overrides(items: list[str]) -> dict[str, Any] | None:
+    """`--set KEY=VALUE` pairs, values read as YAML; None (after saying why) when one is malformed."""
     overrides: dict[str, Any] = {}
-    for item in args.overrides:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             _say(f"--set expects KEY=VALUE, got {item!r}")
-            return EXIT_USAGE
+            return None
         overrides[key] = _parse_value(value)
+    return overrides
+
+
+def _sample(args: argparse.Namespace) -> int:
+    overrides = _overrides(args.overrides)
+    if overrides is None:
+        return EXIT_USAGE
+    try:
+        from rewardkit.trainers.sample import sample
+    except ImportError as exc:
+        _say(f"sampling needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
+        return EXIT_INVALID
+    out = sample(args.model, args.data, args.n, args.output, spec_path=args.spec, overrides=overrides,
+                 limit=args.limit, seed=args.seed, greedy=args.greedy)
+    _say(f"wrote {out}; score it with: rewardkit check SPEC {out}")
+    return EXIT_OK
+
+
+def _train(args: argparse.Namespace) -> int:
+    overrides = _overrides(args.overrides)
+    if overrides is None:
+        return EXIT_USAGE
     try:
         from rewardkit.trainers.gdpo import train
     except ImportError as exc:
@@ -409,7 +447,7 @@ def _export_merged(args: argparse.Namespace) -> int:
     try:
         from rewardkit.trainers.export import export_merged
     except ImportError as exc:
-        _err().print(f"export needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
+        _say(f"export needs torch and transformers: pip install 'rewardkit[train]' ({exc})")
         return EXIT_INVALID
     print(export_merged(args.run, args.output, base=args.base))
     return EXIT_OK
