@@ -69,7 +69,8 @@ def sample(model: str, data: str, n: int, output: str, *, spec_path: str | None 
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    policy = AutoModelForCausalLM.from_pretrained(cfg.model).to(device).eval()
+    policy: Any = AutoModelForCausalLM.from_pretrained(cfg.model)
+    policy.to(device).eval()
     engine = TransformersEngine(policy, _eos_ids(policy, tokenizer), tokenizer.pad_token_id, sampler=cfg.sampler)
     run: Any = Sampler(cfg, tokenizer, chat_template(cfg.chat_template, spec_dir), engine, policy)
     out = Path(output)
