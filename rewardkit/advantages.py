@@ -20,7 +20,8 @@ and a rollout whose rewards are all NaN gets advantage 0.
 Every method is a row of one table, `ADVANTAGE_METHODS` (name, function, default eps, whether it
 has a batch step, its TRL settings, its column in `rewardkit check`): the spec's choices, the
 dispatch in `compute_advantages`, `check` and the TRL bridge all read it, and
-`@register_advantage(...)` adds a row.
+`@register_advantage(...)` adds a row. The engines' own GDPO arithmetic (`gdpo_verl`,
+`gdpo_nemo_rl`) is registered from `rewardkit.engine_gdpo`, with each formula written out there.
 
 Works on numpy arrays and torch tensors and returns the same kind. Torch is never imported here
 unless a tensor is passed in (the core must install without torch).
