@@ -187,3 +187,28 @@ def test_the_trl_bridge_returns_none_for_a_hanging_cell(plugin: Path) -> None:
     assert columns[1] == [None, None]
     rk_hanging.RELEASE.set()
     spec.close()
+
+
+FLOODS = ["<answer>" * 20_000, "\\boxed{" * 20_000, "<a>" * 50_000, "a" * 50_000 + "!"]
+
+
+def test_a_completion_cannot_make_a_parser_quadratic() -> None:
+    """Floods of openings without ends used to take minutes in exact_match's tag regex (holding
+    the GIL, so no deadline could fire) and math_equivalence's box search; now each is linear,
+    and a user `pattern` runs with a timeout and the GIL released."""
+    spec = load_spec_text(textwrap.dedent("""\
+        version: 1
+        name: t
+        rewards:
+          - {name: tag, verifier: exact_match, args: {reference: answer, extract: tag}}
+          - {name: catastrophic, verifier: exact_match, args: {reference: answer, extract: regex,
+             pattern: '^(a+)+$', regex_timeout_s: 0.5}}
+          - {name: math, verifier: math_equivalence, args: {reference: answer, timeout_s: 2}}
+        """))
+    t0 = time.monotonic()
+    table = spec.score([{"completion": c, "answer": "1"} for c in FLOODS])
+    elapsed = time.monotonic() - t0
+    spec.close()
+    assert elapsed < 30, elapsed
+    assert table.values[:, :2].tolist() == [[0.0, 0.0]] * len(FLOODS)
+    assert "timed out after 0.5 s" in table.cells[3][1].reason

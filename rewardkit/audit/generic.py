@@ -80,6 +80,16 @@ def _grader_note(inp: ProbeInput) -> list[tuple[str, str]]:
     return out
 
 
+FLOOD_CHARS = 150_000  # big enough that a quadratic parser takes minutes, small enough for max_chars limits
+
+
+def _parser_flood(inp: ProbeInput) -> list[tuple[str, str]]:
+    """Openings without their ends, repeated: a parser that rescans for each one is quadratic."""
+    tags = sorted({m.group(2) for m in _TAG.finditer(inp.honest) if not m.group(1)}) or ["answer"]
+    units = [f"<{t}>" for t in tags] + ["\\boxed{", "```python\n", "<tool_call>{\"name\": \""]
+    return [(f"unclosed {u.strip()!r} flood", u * (FLOOD_CHARS // len(u))) for u in units]
+
+
 PROBES = [
     Probe("empty", "empty output", "generic", "empty and whitespace-only completions", _empty),
     Probe("prompt_echo", "echo", "generic", "the prompt repeated back", _echo),
@@ -95,4 +105,7 @@ PROBES = [
           "the gold answer with zero-width characters inside, or with look-alike letters and digits", _invisible),
     Probe("grader_note", "addressing the grader", "generic",
           "text telling a grader the answer is correct, alone or as the answer", _grader_note),
+    Probe("parser_flood", "parser blow-up", "generic",
+          "150 KB of openings without ends (tags, \\boxed{, fences, tool calls): must score fast, not hang",
+          _parser_flood),
 ]
