@@ -228,3 +228,25 @@ def test_export_verl_overrides_compose_with_verls_own_config(tmp_path: Path, bat
     assert values["reward.reward_manager.name"] == ("RewardkitRewardManager" if batch else "naive")
     assert values["reward.reward_manager.source"] == ("importlib" if batch else "register")
     assert result["function"] == ("compute_score_batch" if batch else "compute_score")
+
+
+def test_a_reward_that_keeps_failing_stops_verls_reward_loop(tmp_path: Path) -> None:
+    """Every sample errors: after `max_consecutive_errors` the bridge raises inside verl's Reward Loop
+    worker, through the naive manager and through rewardkit's batching manager alike."""
+    pytest.importorskip("transformers")
+    rows = [json.loads(line) for line in (ROOT / "specs" / "samples" / "quickstart.jsonl").read_text().splitlines()]
+    (tmp_path / "rk_failing_reward.py").write_text("def broken(sample):\n    raise RuntimeError('the judge is down')\n")
+    spec_path = tmp_path / "failing.yaml"
+    spec_path.write_text("version: 1\nname: failing\nrewards:\n  - name: judged\n    verifier: python\n"
+                         "    args: {function: 'rk_failing_reward:broken', in_process: true}\n")
+    tiny_tokenizer_for(rows, tmp_path / "tokenizer")
+    with load_spec(spec_path) as spec:
+        write_verl_parquet(verl_rows(rows, spec), tmp_path / "train.parquet")
+    [out] = run_verl([{"kind": "managers", "expect_failure": True, "tokenizer": str(tmp_path / "tokenizer"),
+                       "data": str(tmp_path / "train.parquet"), "cache_dir": str(tmp_path / "cache"),
+                       "completions": [r["completion"] for r in rows], "spec": str(spec_path),
+                       "reward_kwargs": {"max_consecutive_errors": 3}}], tmp_path)
+    for manager in ("loop_naive", "loop_rewardkit"):
+        assert out[manager + "_error"] is not None, f"{manager} trained on through a broken reward"
+        assert "VerlRewardError" in out[manager + "_error"] and "reward 'judged' failed on 3 samples in a row" in \
+            out[manager + "_error"] and "the judge is down" in out[manager + "_error"], out[manager + "_error"]

@@ -107,7 +107,7 @@ def managers_job(job: dict[str, Any]) -> dict[str, Any]:
     dataset = RLHFDataset(job["data"], tokenizer, OmegaConf.create({"filter_overlong_prompts": False,
                                                                     "cache_dir": job["cache_dir"]}))
     data, lengths = _rollout_batch(dataset, tokenizer, job["completions"])
-    reward_kwargs = {"spec": job["spec"]}
+    reward_kwargs = {"spec": job["spec"], **job.get("reward_kwargs", {})}
     out: dict[str, Any] = {"response_lengths": lengths.tolist(),
                            "decoded": [tokenizer.decode(tokenizer(c, add_special_tokens=False)["input_ids"],
                                                         skip_special_tokens=True) for c in job["completions"]]}
@@ -123,6 +123,19 @@ def managers_job(job: dict[str, Any]) -> dict[str, Any]:
                        "reward_model": {"enable": False, "model_path": None}},
         })
 
+    if job.get("expect_failure"):  # a reward that keeps failing: what each manager does with the error
+        for name, cfg in {"loop_naive": config("naive", "compute_score"),
+                          "loop_rewardkit": config("RewardkitRewardManager", "compute_score_batch", "importlib",
+                                                   RK_MANAGER)}.items():
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(RewardLoopWorker(cfg, None).compute_score_batch(data))
+                out[name + "_error"] = None
+            except Exception as exc:  # noqa: BLE001 - reported to the test
+                out[name + "_error"] = f"{type(exc).__name__}: {exc}"
+            loop.close()
+        return out
     # Legacy reward managers (verl/workers/reward_manager), called as the legacy trainer did.
     naive = NaiveRewardManager(tokenizer, 0, compute_score=get_custom_reward_fn(config("naive", "compute_score")))
     out["legacy_naive"] = _extra(naive(data, return_dict=True))
