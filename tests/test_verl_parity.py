@@ -28,6 +28,8 @@ import pytest
 from rewardkit.engine_gdpo import gdpo_verl
 from rewardkit.integrations.verl_export import verl_rows, write_verl_parquet
 from rewardkit.spec import load_spec
+from rewardkit.verifier import ScoringContext
+from rewardkit.verifiers.length_limit import load_tokenizer_file
 
 ROOT = Path(__file__).resolve().parent.parent
 VERL_PYTHON = Path(os.environ.get("RK_VERL_PYTHON", ROOT / ".cache" / "venv-verl" / "bin" / "python"))
@@ -156,12 +158,17 @@ def manager_runs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any
             write_verl_parquet(verl_rows(rows, spec), folder / "train.parquet")
             decoded = [tokenizer.decode(tokenizer(r["completion"], add_special_tokens=False)["input_ids"],
                                         skip_special_tokens=True) for r in rows]
+            # Token-length rewards count with the policy's tokenizer, passed as verl's reward_kwargs.
+            tokens = any(getattr(r.verifier.args, "unit", None) == "tokens" for r in spec.rewards)
+            reward_kwargs = {"tokenizer": str(folder / "tokenizer")} if tokens else {}
+            ctx = ScoringContext(tokenizer=load_tokenizer_file(str(folder / "tokenizer")) if tokens else None)
             # What verl's managers hand the reward: the decoded response and the row's own fields.
-            table = spec.score([{**r, "completion": d} for r, d in zip(rows, decoded, strict=True)])
+            table = spec.score([{**r, "completion": d} for r, d in zip(rows, decoded, strict=True)], ctx)
             cases.append({"spec": spec, "rows": rows, "decoded": decoded, "table": table, "job": {
                 "kind": "managers", "tokenizer": str(folder / "tokenizer"), "data": str(folder / "train.parquet"),
                 "cache_dir": str(folder / "cache"), "completions": [r["completion"] for r in rows],
-                "spec": str(spec_path), "reward_keys": spec.reward_names, "weights": spec.weights}})
+                "spec": str(spec_path), "reward_keys": spec.reward_names, "weights": spec.weights,
+                "reward_kwargs": reward_kwargs}})
     results = run_verl([c["job"] for c in cases], tmp)
     return [{**case, "verl": result} for case, result in zip(cases, results, strict=True)]
 
