@@ -224,3 +224,22 @@ def test_trainer_runs_on_the_static_loop(tmp_path: Any) -> None:
     metrics = gdpo.train_step(run)
     assert run.engine._static is not None and len(run.engine._static._caches) == 1
     assert 1 <= metrics["len/mean"] <= run.cfg.max_new_tokens
+
+
+def test_a_failing_compiled_step_falls_back_to_eager(model: Any, prompts: list[list[int]],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand-in for a `torch.compile` that cannot handle the model (no GPU here): the call warns,
+    starts over eagerly and returns what the eager loop returns."""
+
+    def broken_compile(fn: Any, **kwargs: Any) -> Any:
+        def step(*args: Any, **kw: Any) -> Any:
+            raise RuntimeError("cannot compile this")
+        return step
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    sampling = SamplingSettings(max_new_tokens=8, temperature=0.9)
+    expected = StaticDecoder(model, compile_step=False).generate(prompts, 2, sampling, 3, {EOS}, PAD)
+    decoder = StaticDecoder(model, compile_step=True)
+    with pytest.warns(UserWarning, match="decoding eagerly"):
+        assert decoder.generate(prompts, 2, sampling, 3, {EOS}, PAD) == expected
+    assert decoder.generate(prompts, 2, sampling, 3, {EOS}, PAD) == expected  # eager from now on, no warning

@@ -19,6 +19,7 @@ other, equally distributed, samples.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,10 +65,26 @@ class StaticDecoder:
             cache.reset()
         return cache
 
-    @torch.no_grad()
     def generate(self, prompts: Sequence[list[int]], n: int, sampling: rollout.SamplingSettings, seed: int,
                  eos_ids: set[int], pad_id: int) -> list[list[int]]:
-        """`n` completions per prompt, prompt-major, each cut after its first end token."""
+        """`n` completions per prompt, prompt-major, each cut after its first end token.
+
+        A compiled step that fails (a model or torch version that `torch.compile` cannot handle)
+        is reported once and replaced by the eager one, and the call starts over on a fresh cache.
+        """
+        try:
+            return self._generate(prompts, n, sampling, seed, eos_ids, pad_id)
+        except Exception as exc:
+            if self._step is None or self.compile_step is False or isinstance(exc, torch.cuda.OutOfMemoryError):
+                raise
+            warnings.warn(f"sampler 'static': the compiled decode step failed ({type(exc).__name__}: "
+                          f"{str(exc)[:200]}); decoding eagerly from now on", stacklevel=2)
+            self.compile_step, self._step = False, None
+            return self._generate(prompts, n, sampling, seed, eos_ids, pad_id)
+
+    @torch.no_grad()
+    def _generate(self, prompts: Sequence[list[int]], n: int, sampling: rollout.SamplingSettings, seed: int,
+                  eos_ids: set[int], pad_id: int) -> list[list[int]]:
         device = next(self.model.parameters()).device
         steps = sampling.max_new_tokens
         repeated = [p for p in prompts for _ in range(n)]
