@@ -91,12 +91,30 @@ class TrainConfig(BaseModel):
     )
 
     # --- data -------------------------------------------------------------------------------------
-    data: str = Field(description="Training prompts: a local .jsonl or .parquet file, one row per prompt.")
+    data: str = Field(description="Training prompts: a local .jsonl or .parquet file, a folder written by "
+                      "`datasets`' save_to_disk, or anything `datasets.load_dataset` reads (a hub name, a local "
+                      "dataset folder) with `data_config` and `data_split`; one row per prompt.")
     prompt_field: str = Field(
         "prompt",
         description="Row field holding the prompt: a string or a list of chat messages. Every other field "
         "is passed to the verifiers with the completion.",
     )
+    data_config: str | None = Field(
+        None, description="The dataset's config (e.g. GSM8K's `main`) when `data` is read by `datasets.load_dataset`.")
+    data_split: str = Field("train", description="Split of `data` when it is a dataset with splits.")
+    eval_split: str = Field("test", description="Split of `eval_data` when it is a dataset with splits.")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rename data columns before anything reads them, {source: target}, e.g. "
+        "{question: prompt} (the verifiers and `prompt_field` see the targets).",
+    )
+    prompt_template: str | None = Field(
+        None,
+        description="Build the prompt from the row: `{field}` is replaced by that field (other braces, as in "
+        "`\\boxed{}`, stay), e.g. '{question} Put the final answer in \\boxed{}.'",
+    )
+    system_prompt: str | None = Field(
+        None, description="A system message put before each prompt (text prompts become a user message).")
     eval_data: str | None = Field(None, description="Held-out prompts (.jsonl/.parquet) for evaluation.")
     eval_size: int = Field(
         0, ge=0, description="When `eval_data` is not given: hold out this many rows of `data` for evaluation."

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rewardkit import data_sources
 from rewardkit.errors import DataError, TrainSetupError
 
 if TYPE_CHECKING:
@@ -72,15 +73,26 @@ def required_fields(spec: Spec) -> list[tuple[str, str]]:
     return [(r.name, f) for r in spec.rewards for f in r.verifier.required_fields()]
 
 
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+
 def data_rows(cfg: TrainConfig, spec: Spec, spec_dir: Path, key: str = "data") -> list[dict[str, Any]]:
     """The rows of `train.data` (or `train.eval_data` with `key="eval_data"`), checked against
     what the rewards need before any model is loaded."""
     value = getattr(cfg, key)
     path = resolve_path(value, spec_dir)
-    if path is None:
+    if path is not None and path.is_file():
+        rows = load_rows(path)
+    elif path is not None or not (value.startswith((".", "/", "~")) or Path(value).suffix in FILE_SUFFIXES):
+        # a dataset folder, or a hub name (a missing path or file stays a "not found" below)
+        split = cfg.data_split if key == "data" else cfg.eval_split
+        rows = data_sources.dataset_rows(value, path, cfg.data_config, split)
+    else:
         raise DataError(f"train.{key}: {value!r} not found next to {spec.path} nor in {Path.cwd()}")
-    rows = load_rows(path)
-    check_rows(rows, str(path), cfg.prompt_field, required_fields(spec), cfg.check_rows)
+    source = str(path or value)
+    rows = data_sources.shape_rows(rows, cfg.columns, cfg.prompt_field, cfg.prompt_template, cfg.system_prompt,
+                                   source)
+    check_rows(rows, source, cfg.prompt_field, required_fields(spec), cfg.check_rows)
     return rows
 
 
