@@ -328,8 +328,8 @@ def plot(runs: dict[str, dict[str, dict[int, dict[str, Any]]]], path: Path) -> N
     for i, task in enumerate(tasks):
         names = _reward_names(next(iter(next(iter(runs[task].values())).values())))
         keys = [(f"reward/{n}/mean", n) for n in names]
-        keys += [(None, "")] * (3 - len(names)) + [("adv/distinct", "distinct advantages"),
-                                                   ("adv/zero_groups", "groups with no signal")]
+        keys += [("adv/distinct", "distinct advantages"), ("adv/zero_groups", "groups with no signal")]
+        keys += [(None, "")] * (cols - len(keys))
         for j, (key, title) in enumerate(keys):
             ax = axes[i][j]
             if key is None:
@@ -349,6 +349,22 @@ def plot(runs: dict[str, dict[str, dict[int, dict[str, Any]]]], path: Path) -> N
     fig.suptitle(f"training curves ({SMOOTH}-step average; line: mean over seeds, band: min..max)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+BEGIN, END = "<!-- tables: written by experiments/paper_tasks.py -->", "<!-- end of tables -->"
+
+
+def write_tables(path: Path, tables: str) -> None:
+    """Replace the tables between the markers of `path` (the hand-written reading around them
+    stays), or write a file of tables alone when there is none."""
+    block = f"{BEGIN}\n{tables}\n{END}"
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = f"# GDPO vs GRPO on the paper's three tasks, at CPU scale\n\n{block}\n"
+    path.write_text(text)
 
 
 # --- entry point -----------------------------------------------------------------------------------
@@ -372,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=HERE / "paper_tasks_runs", help="per-run JSON folder")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for paper_tasks.md and .png")
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report from --runs")
+    parser.add_argument("--work", type=Path, help="keep data and warm-started models here (default: a temporary "
+                        "folder, removed at the end); a second invocation on other seeds can share it")
     args = parser.parse_args(argv)
 
     size = {k: v for k, v in (("hidden_size", args.hidden_size), ("layers", args.layers), ("heads", args.heads)) if v}
@@ -385,9 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         from rewardkit.trainers.paper_tasks import write_task_data
 
-        work = Path(tempfile.mkdtemp(prefix="paper_tasks-"))
+        work = args.work or Path(tempfile.mkdtemp(prefix="paper_tasks-"))
         data_dir = work / "data"
-        write_task_data(data_dir, sorted({TASKS[t].data for t in args.tasks}))
+        needed = sorted({TASKS[t].data for t in args.tasks})
+        if not all((data_dir / f"paper_{d}_sft.jsonl").exists() for d in needed):
+            write_task_data(data_dir, needed)
         groups: dict[str, list[str]] = {}
         for t in args.tasks:
             groups.setdefault(TASKS[t].data, []).append(t)
@@ -410,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                 for ts, seed in units:
                     run_unit(ts, seed, args.methods, s, args.runs, data_dir, work)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if args.work is None:
+                shutil.rmtree(work, ignore_errors=True)
     runs = load_runs(args.runs)
     runs = {t: by_m for t, by_m in runs.items() if t in args.tasks}
     if not runs:
@@ -421,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     md = (f"<!-- made by `{command.strip()}` ({elapsed / 60:.1f} min); load {os.getloadavg()[0]:.1f} -->\n\n"
           + report(runs))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "paper_tasks_tables.md").write_text(md)
+    write_tables(args.out / "paper_tasks.md", md)
     plot(runs, args.out / "paper_tasks.png")
     print(md)
     return 0

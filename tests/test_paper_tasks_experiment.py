@@ -40,9 +40,17 @@ def test_quick_mode_runs_every_task_and_method(tmp_path: Path) -> None:
             for metric in exp.TASKS[task].metrics:
                 for where in ("start_heldout", "final", "heldout"):
                     assert 0 <= run[where][metric.key] <= 1 or metric.key == "correct_mean", (task, where, metric)
-    tables = (out / "paper_tasks_tables.md").read_text()
+    tables = (out / "paper_tasks.md").read_text()
     for task in tasks:
         assert f"### {task}" in tables
     assert "GDPO − other" in tables and (out / "paper_tasks.png").stat().st_size > 10_000
     # a second call finds every run saved and only rebuilds the report
     assert exp.main(["--quick", "--tasks", *tasks, "--runs", str(runs), "--out", str(out)]) == 0
+
+
+def test_rerun_replaces_only_the_tables(tmp_path: Path) -> None:
+    exp = _experiment()
+    doc = tmp_path / "paper_tasks.md"
+    doc.write_text(f"# title\n\nreading before\n\n{exp.BEGIN}\nold tables\n{exp.END}\n\nreading after\n")
+    exp.write_tables(doc, "new tables")
+    assert doc.read_text() == f"# title\n\nreading before\n\n{exp.BEGIN}\nnew tables\n{exp.END}\n\nreading after\n"
