@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 METHODS = ["gdpo", "grpo", "grpo_no_std"]
 FINAL = 20  # training curves: the "last steps" window
+FIRST = 5  # and the first steps: the warm-started policy, sampled
 SMOOTH = 10
 
 
@@ -285,15 +286,16 @@ def report(runs: dict[str, dict[str, dict[int, dict[str, Any]]]]) -> str:
                     row = paired_rows(by_method, metric, where, other)
                     if row:
                         lines.append(f"| {metric.label} | {label} | {other.upper()} | {row[0]} |")
-        lines += ["", "| method | distinct advantage values per step (of 64) | groups with no signal | "
-                  "training reward means, last 20 steps |", "|---|---|---|---|"]
+        lines += ["", f"| method | distinct advantage values per step (of 64) | groups with no signal | "
+                  f"training reward means: first {FIRST} steps → last {FINAL} steps |", "|---|---|---|---|"]
         for m in methods:
             rs = list(by_method[m].values())
             distinct = fmt([float(np.nanmean(_curve(r, "adv/distinct"))) for r in rs], 1)
             flat = fmt([float(np.nanmean(_curve(r, "adv/zero_groups"))) for r in rs])
             names = _reward_names(rs[0])
-            means = ", ".join(f"{n} {fmt([float(np.nanmean(_curve(r, f'reward/{n}/mean')[-FINAL:])) for r in rs])}"
-                              for n in names)
+            means = ", ".join(
+                f"{n} {fmt([float(np.nanmean(_curve(r, f'reward/{n}/mean')[:FIRST])) for r in rs])} → "
+                f"{fmt([float(np.nanmean(_curve(r, f'reward/{n}/mean')[-FINAL:])) for r in rs])}" for n in names)
             lines.append(f"| {m.upper()} | {distinct} | {flat} | {means} |")
         secs = [r["train_seconds"] for m in methods for r in by_method[m].values()]
         lines += ["", f"RL run time: {np.mean(secs):.0f} s per run on average ({len(secs)} runs).", ""]
