@@ -169,7 +169,7 @@ def test_args_documented_and_validated() -> None:
     with pytest.raises(ValidationError):
         MathEquivalence.Args.model_validate({"extract": "boxes"})
     with pytest.raises(ValidationError):
-        MathEquivalence.Args.model_validate({"answer_tag": "a b"})
+        MathEquivalence.Args.model_validate({"tag": "a b"})
     assert MathEquivalence(MathEquivalence.Args()).required_fields() == ["answer"]
 
 

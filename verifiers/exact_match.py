@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Literal
+from typing import Any, Literal
 
 import regex
-from pydantic import Field, StrictStr, field_validator
+from pydantic import Field, StrictStr, field_validator, model_validator
 
 from rewardkit.verifier import (
     Sample,
@@ -23,15 +23,17 @@ from rewardkit.verifier import (
     completion_text,
     field_value,
 )
+from rewardkit.verifiers._extraction import renamed
 
 
 class ExactMatchArgs(VerifierArgs):
     reference: StrictStr = Field(
         "answer", description="Data field holding the gold answer (string or list of accepted strings)."
     )
-    extract: Literal["all", "last_line", "tag", "regex"] = Field(
-        "all", description="What part of the completion is compared: all of it, its last non-empty line, "
-        "the inside of the last <tag>...</tag> (see `tag`), or the first group of `pattern`.")
+    extract: Literal["full", "last_line", "tag", "regex"] = Field(
+        "full", description="What part of the completion is compared: all of it (`full`; `all` is its old "
+        "name), its last non-empty line, the inside of the last <tag>...</tag> (see `tag`), or the first "
+        "group of `pattern`.")
     tag: str = Field("answer", description="Tag name for extract: tag.")
     pattern: str = Field("", description="Regular expression for extract: regex (group 1, else the match).")
     regex_timeout_s: float = Field(1.0, gt=0, le=60, description="Time limit of one `pattern` search; a "
@@ -40,6 +42,11 @@ class ExactMatchArgs(VerifierArgs):
     case_sensitive: bool = Field(True, description="Compare case-sensitively.")
     collapse_whitespace: bool = Field(False, description="Treat runs of whitespace as one space.")
     remove_punctuation: bool = Field(False, description="Drop ASCII punctuation before comparing.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        return renamed(data, "exact_match", values={"extract": {"all": "full"}})
 
     @field_validator("pattern")
     @classmethod

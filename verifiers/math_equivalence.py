@@ -18,9 +18,10 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import Field, StrictStr
+from pydantic import Field, StrictStr, model_validator
 
 from rewardkit.verifier import Sample, Score, ScoringContext, Verifier, VerifierArgs, field_value
+from rewardkit.verifiers._extraction import renamed
 from rewardkit.verifiers._math.extract import Extracted, extract_answer, gold_parse_input
 from rewardkit.verifiers._text import clip, one_line, sample_text, strip_thinking
 from rewardkit.verifiers._worker_pool import Task, WorkerPool
@@ -39,10 +40,11 @@ class MathEquivalenceArgs(VerifierArgs):
         "separates items (`1,2` is the list 1, 2, never 12).")
     extract: Literal["auto", "boxed", "tag", "last_number", "full"] = Field(
         "auto", description="Where the answer is taken from: `boxed` (last \\boxed{}, nested braces ok), "
-        "`tag` (last <answer_tag>...</answer_tag>), `last_number`, `full` (math-verify searches the text "
+        "`tag` (last <tag>...</tag>), `last_number`, `full` (math-verify searches the text "
         "itself), or `auto`: boxed, else tag, else full.")
-    answer_tag: str = Field("answer", pattern=r"^[A-Za-z][\w-]*$",
-                            description="Tag name for the tag extraction (<answer>...</answer>).")
+    tag: str = Field("answer", pattern=r"^[A-Za-z][\w-]*$",
+                     description="Tag name for the tag extraction (<answer>...</answer>); `answer_tag` is its "
+                     "old name.")
     ignore_thinking: bool = Field(
         True, description="Drop <think>...</think> blocks before extracting: an answer inside the reasoning "
         "never counts (an unclosed <think> runs to the end).")
@@ -68,6 +70,11 @@ class MathEquivalenceArgs(VerifierArgs):
     numeric_precision: int = Field(15, ge=1, description="math-verify: significant digits for numeric comparison.")
     strict: bool = Field(
         True, description="math-verify strict mode: variable names matter and sets do not equal tuples.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        return renamed(data, "math_equivalence", keys={"answer_tag": "tag"})
 
 
 class MathEquivalence(Verifier):
@@ -130,9 +137,9 @@ class MathEquivalence(Verifier):
         text = sample_text(sample)
         if a.ignore_thinking:
             text = strip_thinking(text)
-        found = extract_answer(text, a.extract, a.answer_tag, a.tail_chars)
+        found = extract_answer(text, a.extract, a.tag, a.tail_chars)
         if found is None:
-            return Score(0.0, _nothing_found(a.extract, a.answer_tag))
+            return Score(0.0, _nothing_found(a.extract, a.tag))
         return gold_inputs, found
 
     def score_batch(self, samples: Sequence[Sample], ctx: ScoringContext) -> list[Score]:

@@ -41,6 +41,9 @@ class CodeRunArgs(VerifierArgs):
     backend: Literal["auto", "docker", "bwrap", "process"] = Field(
         "auto", description="sandbox backend; auto = docker if usable, else bwrap, else process")
     language: Literal["python"] = Field("python", description="language of the program (the fence tag to look for)")
+    extract: Literal["fenced", "full"] = Field(
+        "fenced", description="where the program is: `fenced` (the last fenced block of the language, else the "
+        "last untagged one, else the whole text) or `full` (the whole completion)")
     tests: str | list[str] = Field("tests", description="data field(s) holding the tests; several are concatenated")
     test_format: Literal["auto", "stdio", "assert", "call"] = Field(
         "auto", description="stdio (inputs/outputs), assert (HumanEval/MBPP), call (APPS fn_name); auto guesses")
@@ -98,7 +101,7 @@ def build_plan(sample: Sample, args: CodeRunArgs, reward: str = "") -> Plan:
     text = sample_text(sample)
     if not text.strip():
         return Plan("", tuple(cases), compile_error="empty completion (not run)")
-    code = extract_program(text, args.language)
+    code = extract_program(text, args.language) if args.extract == "fenced" else text
     if not code.strip():
         return Plan("", tuple(cases), compile_error="no program in the completion (not run)")
     if args.prefix:
