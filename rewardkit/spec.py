@@ -43,7 +43,10 @@ class Reward:
 
 
 class Spec:
-    """A loaded spec. `score` runs every reward (gates first-class); `close` frees verifier pools."""
+    """A loaded spec. `score` runs every reward (gates first-class); `close` frees verifier pools.
+
+    `config` is the validated file (`SpecConfig`); `train` is its `train:` section validated as
+    a `TrainConfig` (None without one), where `config.train` keeps the mapping as written."""
 
     def __init__(self, config: SpecConfig, rewards: list[Reward], order: list[list[str]],
                  train: TrainConfig | None, path: str) -> None:

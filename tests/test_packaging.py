@@ -68,15 +68,35 @@ def _cli_help(venv_dir: Path, tmp_path: Path) -> str:
     return out.stdout
 
 
+def _clean_source(tmp_path: Path) -> Path:
+    """The tracked files (links kept as links), so the wheel is built from what git holds: building
+    in the checkout itself would reuse its `build/` folder, stale modules included."""
+    import shutil
+
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    src = tmp_path / "src"
+    for name in files.decode().split("\0"):
+        if not name or not os.path.lexists(ROOT / name):
+            continue
+        target = src / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_symlink():
+            target.symlink_to(os.readlink(ROOT / name))
+        else:
+            shutil.copy2(ROOT / name, target)
+    return src
+
+
 def test_wheel_installs_into_fresh_venv(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(dist), str(ROOT)], check=True, capture_output=True)
+                    "-w", str(dist), str(_clean_source(tmp_path))], check=True, capture_output=True)
     wheel = next(dist.glob("rewardkit-*.whl"))
     import zipfile
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "rewardkit/verifiers/exact_match.py" in names
+    assert "rewardkit/verifiers/_code/harness.py" in names  # helpers' subfolders; the harness runs as a file
     assert "rewardkit/sandbox/base.py" in names and "rewardkit/trainers/__init__.py" in names
     assert not any(n.startswith(("verifiers/", "sandbox/", "trainers/", "tests/")) for n in names)
     env_dir = tmp_path / "venv"
