@@ -41,6 +41,8 @@ from rewardkit.errors import TrainSetupError, UnsupportedByTRL
 from rewardkit.verifier import ScoringContext
 
 if TYPE_CHECKING:
+    from trl import GRPOConfig, GRPOTrainer
+
     from rewardkit.scoring import Cell, ScoreTable
     from rewardkit.spec import Spec
     from rewardkit.train_config import TrainConfig
@@ -256,14 +258,15 @@ def _unsupported(strict: bool, message: str) -> None:
         raise UnsupportedByTRL(message + " (pass strict=False to drop it)")
 
 
-def make_grpo_config(spec: Spec, strict: bool = True, **overrides: Any) -> Any:
+def make_grpo_config(spec: Spec, strict: bool = True, **overrides: Any) -> GRPOConfig:
     """A `trl.GRPOConfig` with the spec's settings; `overrides` are any other GRPOConfig fields."""
     from trl import GRPOConfig
 
     return GRPOConfig(**{**grpo_config_kwargs(spec, strict=strict), **overrides})
 
 
-def build_trl_trainer(spec: Spec, trainer_cls: Any = None, strict: bool = True, **overrides: Any) -> Any:
+def build_trl_trainer(spec: Spec, trainer_cls: type[GRPOTrainer] | None = None, strict: bool = True,
+                      **overrides: Any) -> GRPOTrainer:
     """A `trl.GRPOTrainer` for a spec with a `train:` section: its model, tokenizer, data, rewards.
 
     The data rows are read and checked as `rewardkit train` does (a missing field names the
