@@ -27,6 +27,7 @@ FAMILY = {  # class name -> (module that defines it, builtin base it keeps)
     "RewardErrorsExceeded": ("rewardkit.trainers.error_guard", RuntimeError),
     "RemoteScoringError": ("rewardkit.client", RuntimeError),
     "VerlRewardError": ("rewardkit.integrations.verl", RuntimeError),
+    "RequestProblem": ("rewardkit.serve.errors", Exception),  # answered as an HTTP status, never raised to callers
 }
 
 # where each used to be defined: the old import paths keep working
