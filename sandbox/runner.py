@@ -121,7 +121,9 @@ def run_script(argv, env, status_fd):
     `__str__`, a thread or a patched stream, is still judged by the exception. Every name used
     after the program ran was bound before it started: patching builtins, `os` or `traceback`
     changes nothing here. When the channel is gone (closed or replaced) we exit at once with the
-    failing code.
+    failing code. What is left: a program thread or signal handler that calls os._exit(0) in the
+    microseconds between the exception leaving the script and the report can still win that race,
+    and a program that catches its own exception and exits 0 did not crash, on every backend.
     """
     _exit, _write, _fstat, _getpid = os._exit, os.write, os.fstat, os.getpid
     _type, _issubclass, _int, _str, _encode = type, issubclass, int.__int__, str, str.encode
