@@ -20,7 +20,9 @@ from rewardkit.verifiers.length_limit import load_tokenizer_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = [("demo.yaml", "demo.jsonl"), ("quickstart.yaml", "quickstart.jsonl"), ("math_length.yaml", "math.jsonl"),
-         ("tool_calling.yaml", "tool_calling.jsonl"), ("code.yaml", "code.jsonl")]
+         ("tool_calling.yaml", "tool_calling.jsonl"), ("code.yaml", "code.jsonl"),
+         ("paper_code.yaml", "paper_code.jsonl"), ("paper_math.yaml", "paper_math.jsonl"),
+         ("paper_math_gated.yaml", "paper_math.jsonl"), ("paper_tool_calling.yaml", "paper_tool_calling.jsonl")]
 
 
 def main() -> None:
