@@ -334,7 +334,7 @@ def _render_check(report: Any, console: Console) -> None:
     scores = Table(title=Text(f"{report.spec.config.name}: {len(report.rows)} samples"), show_lines=False)
     scores.add_column("line", justify="right", no_wrap=True)
     scores.add_column("group", no_wrap=True)
-    scores.add_column("completion", max_width=40)
+    scores.add_column("completion", max_width=40, overflow="fold")  # long words wrap, never vanish
     for name, weight in zip(table.reward_names, report.spec.weights, strict=True):
         scores.add_column(Text(f"{name} (w={weight:g})"))
     for m in methods:
