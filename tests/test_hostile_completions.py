@@ -87,7 +87,14 @@ def test_format_regex_on_hostile_completions() -> None:
     scores = run_all(v, budget_s=len(HOSTILE) * 0.5 + 5)
     assert all(s.error is None and 0.0 <= s.value <= 1.0 for s in scores)
     by_name = dict(zip(HOSTILE, scores, strict=True))
-    assert "occurs at least 2 times, expected at most 1" in by_name["many boxes"].reason
+    assert by_name["many boxes"].value < 1.0
+    # On a loaded machine the whole-completion rule can hit its deadline on this 450k-char text, and its
+    # longer reason then clips the others away: check the count rule on its own.
+    count_only = FormatRegex(FormatRegex.Args.model_validate(
+        {"patterns": [{"pattern": r"\\boxed\{", "max_count": 1}], "timeout_s": 0.5}))
+    (boxes,) = count_only.score_batch([{"completion": HOSTILE["many boxes"]}], ScoringContext())
+    assert boxes.value == 0.0
+    assert "occurs at least 2 times, expected at most 1" in boxes.reason
 
 
 def test_length_limit_on_hostile_completions(tokenizer_dir: Path) -> None:
