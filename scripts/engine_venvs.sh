@@ -26,8 +26,10 @@ build() {  # build NAME REQUIREMENT...
 }
 
 with_rewardkit() {  # with_rewardkit NAME: this checkout's rewardkit (core, editable) in the engine's venv
-  local py=.cache/venv-$1/bin/python
-  if ! "$py" -c "import rewardkit.verifiers, sys; sys.exit(not rewardkit.__file__.startswith('$PWD/'))" 2>/dev/null; then
+  local py=$PWD/.cache/venv-$1/bin/python
+  # Checked from / : from the checkout itself, `python -c` would find ./rewardkit through the current
+  # folder and skip the install that the tests (run with other working folders) need.
+  if ! (cd / && "$py" -c "import rewardkit.verifiers, sys; sys.exit(not rewardkit.__file__.startswith('$PWD/'))") 2>/dev/null; then
     "$py" -m pip install -q -e .
   fi
 }
