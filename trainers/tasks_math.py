@@ -5,9 +5,11 @@ exist in the warm-start demonstrations, and they trade length for accuracy the w
 does for real models: a bare `\\boxed{r}` (short, often wrong), one line of working (medium), and
 working plus a check (long, most often right). With the length limit of the specs (`MAX_TOKENS`)
 the bare answer and the working fit but the checked answer does not, so correctness and brevity
-pull apart, which is the situation the paper's conditioned length reward is for. (A first version
-also had two-step problems; the tiny policy could not learn to answer them and its correctness
-did not rise under RL, so they were dropped.)
+pull apart (mildly: the shares wrong are 40/35/30%), which is the situation the paper's
+conditioned length reward is for. A first version had two-step problems, operands 1..9 and a
+strong trade-off (bare answers 50-60% wrong): the tiny policy could not compute the answers, and
+under RL it dropped its working for the length reward while its correctness fell, so the task was
+made smaller (experiments/paper_tasks.md says how).
 """
 
 from __future__ import annotations
