@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .tiny_model import CHAT_TEMPLATE, ROLES, SPECIALS
+from .tiny_model import ROLES, SPECIALS, wrap_tokenizer
 
 
 def piece_vocab(pieces: Iterable[str]) -> list[str]:
@@ -35,7 +35,6 @@ def piece_vocab(pieces: Iterable[str]) -> list[str]:
 def build_piece_tokenizer(pieces: Iterable[str]) -> Any:  # -> transformers.PreTrainedTokenizerFast
     """A fast tokenizer whose tokens are `pieces` (plus the tiny model's special and role tokens)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     vocab = piece_vocab(pieces)
     core = Tokenizer(models.WordLevel({tok: i for i, tok in enumerate(vocab)}, unk_token="<unk>"))
@@ -43,14 +42,4 @@ def build_piece_tokenizer(pieces: Iterable[str]) -> Any:  # -> transformers.PreT
     alternation = "|".join(re.escape(p) for p in sorted(vocab, key=len, reverse=True))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(alternation), behavior="isolated")
     core.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        bos_token="<bos>",
-        eos_token="<eos>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        chat_template=CHAT_TEMPLATE,
-        padding_side="left",
-        model_max_length=1024,
-        clean_up_tokenization_spaces=False,
-    )
+    return wrap_tokenizer(core, model_max_length=1024, clean_up_tokenization_spaces=False)

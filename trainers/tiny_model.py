@@ -38,13 +38,20 @@ PRE_TOKENIZE = r"</?[a-z]+>|\d|[A-Za-z]+|[^\sA-Za-z\d]"
 def build_tokenizer():  # -> transformers.PreTrainedTokenizerFast
     """A word-level fast tokenizer over `VOCAB`; unknown words map to <unk>."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.WordLevel({tok: i for i, tok in enumerate(VOCAB)}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(PRE_TOKENIZE), behavior="isolated")]
     )
     core.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins tokens with single spaces
+    return wrap_tokenizer(core, model_max_length=512)
+
+
+def wrap_tokenizer(core: Any, **settings: Any) -> Any:  # Tokenizer -> transformers.PreTrainedTokenizerFast
+    """A `tokenizers` core with our special tokens, chat template and left padding (shared by every tiny
+    tokenizer, so their prompts render alike)."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
         bos_token="<bos>",
@@ -53,7 +60,7 @@ def build_tokenizer():  # -> transformers.PreTrainedTokenizerFast
         unk_token="<unk>",
         chat_template=CHAT_TEMPLATE,
         padding_side="left",
-        model_max_length=512,
+        **settings,
     )
 
 
